@@ -1,0 +1,173 @@
+"""The `qa` command: index documents, search them, ask questions, evaluate. Every command speaks --json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+from . import __version__
+from .config import Config
+from .errors import QAError
+
+EPILOG = """Settings come from qa.toml and QA_* environment variables (see README.md); the flags override them."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="qa",
+        description="Cited-answer assistant: index the documents of a folder, then search and question them.",
+        epilog=EPILOG,
+    )
+    p.add_argument("--version", action="version", version=f"qa {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    s = sub.add_parser("index", help="build or update the index from the seeds folder",
+                       description="Index the documents (.txt, .md, .html, .pdf) of the seeds folder. Only new or changed "
+                       "documents are embedded; deleted ones leave the index. The new index replaces the old one atomically.")
+    s.add_argument("--seeds", type=Path, metavar="DIR", help="folder of documents (default: seeds/)")
+    s.add_argument("--index", type=Path, metavar="DIR", help="index folder (default: index/)")
+    s.add_argument("--json", action="store_true", help="print a JSON report instead of text")
+
+    s = sub.add_parser("search", help="show the passages that best match a question",
+                       description="Print the top passages for QUESTION from the hybrid (dense + BM25) index, "
+                       "reranked by the local language model unless --no-rerank.")
+    s.add_argument("question", metavar="QUESTION")
+    s.add_argument("--index", type=Path, metavar="DIR", help="index folder (default: index/)")
+    s.add_argument("-k", type=int, default=None, metavar="N", help="number of passages (default: 5)")
+    s.add_argument("--no-rerank", action="store_true", help="skip the language-model reranking (faster, less precise)")
+    s.add_argument("--json", action="store_true",
+                   help='print a JSON list of {"rank", "score", "source", "chunk_id", "start", "end", "text"}')
+
+    s = sub.add_parser("ask", help="answer a question with cited sources",
+                       description="Answer QUESTION from the indexed documents with inline citations [n] and the cited "
+                       "passages below. Every sentence is checked against the passage it cites; when the documents do not "
+                       "answer, it says so. Text output streams the draft, then prints the verified answer.")
+    s.add_argument("question", metavar="QUESTION")
+    s.add_argument("--index", type=Path, metavar="DIR", help="index folder (default: index/)")
+    s.add_argument("--history", type=Path, metavar="FILE",
+                   help='JSON file with earlier turns: [{"role": "user"|"assistant", "content": "..."}]')
+    s.add_argument("--json", action="store_true",
+                   help='print one JSON object {"question", "answer", "refused", "citations", "query", "timings"}')
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    warnings.filterwarnings("ignore")
+    logging.disable(logging.WARNING)
+    try:
+        return COMMANDS[args.command](args)
+    except QAError as exc:
+        if getattr(args, "json", False):
+            print(json.dumps({"error": str(exc)}))
+        print(f"qa: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("qa: interrupted", file=sys.stderr)
+        return 130
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return Config.load(seeds_dir=getattr(args, "seeds", None), index_dir=getattr(args, "index", None))
+
+
+def _progress(enabled: bool):
+    """A factory of tqdm progress bars on stderr, or None."""
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    def start(label: str, total: int):
+        bar = tqdm(total=total, desc=label, unit="text", file=sys.stderr, leave=False)
+        return bar.update
+
+    return start
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from . import index
+
+    cfg = _config(args)
+    report = index.build(cfg, progress=_progress(not args.json), log=lambda m: print(m, file=sys.stderr))
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
+    elif report.generation is None:
+        print(f"Index up to date: {report.documents} documents, {report.chunks} chunks in {cfg.index_dir}.")
+    else:
+        changes = ", ".join(f"{len(v)} {k}" for k, v in (("added", report.added), ("changed", report.changed), ("removed", report.removed)) if v)
+        print(f"Indexed {report.documents} documents ({changes or 'rebuilt'}): {report.chunks} chunks, "
+              f"{report.embedded} texts embedded, in {report.seconds:.1f} s -> {cfg.index_dir}/{report.generation}.")
+    if report.skipped:
+        print(f"{len(report.skipped)} file(s) skipped; see the warnings above.", file=sys.stderr)
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from .service import Assistant
+
+    cfg = _config(args)
+    if args.k is not None and not 1 <= args.k <= 100:
+        raise QAError("-k must be between 1 and 100.")
+    assistant = Assistant(cfg, rerank=cfg.rerank and not args.no_rerank)
+    passages = assistant.retrieve(_question(args.question, cfg), k=args.k or cfg.top_k)
+    if args.json:
+        print(json.dumps([p.to_dict() for p in passages], ensure_ascii=False, indent=1))
+        return 0
+    if not passages:
+        print("No passage matches this question.")
+    for p in passages:
+        print(f"[{p.rank}] {p.chunk.source} ({p.chunk.id}, chars {p.chunk.start}-{p.chunk.end}, score {p.score:.3f})")
+        print("    " + p.chunk.text.replace("\n", "\n    ") + "\n")
+    return 0
+
+
+def _question(text: str, cfg: Config) -> str:
+    from .errors import InputError
+
+    text = text.strip()
+    if not text:
+        raise InputError("The question is empty.")
+    if len(text) > cfg.max_question_chars:
+        raise InputError(f"The question is too long ({len(text)} characters; at most {cfg.max_question_chars}).")
+    return text
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from .service import Assistant
+
+    cfg = _config(args)
+    history = None
+    if args.history:
+        try:
+            history = json.loads(args.history.read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise QAError(f"The history file {args.history} cannot be read as JSON ({exc}).") from None
+    assistant = Assistant(cfg, rerank=cfg.rerank)
+    live = sys.stdout.isatty() and not args.json
+    final = None
+    for event in assistant.stream(_question(args.question, cfg), history):
+        if event["type"] == "token" and live:
+            print(f"\x1b[2m{event['text']}\x1b[0m", end="", flush=True)
+        elif event["type"] == "answer":
+            final = event["answer"]
+    if live:
+        print("\r\x1b[2K", end="")
+    if args.json:
+        print(json.dumps(final.to_dict(), ensure_ascii=False, indent=1))
+        return 0
+    print(final.answer)
+    if final.query != final.question:
+        print(f"\n(searched for: {final.query})")
+    for c in final.citations:
+        print(f"\n[{c.n}] {c.source} ({c.chunk_id}, chars {c.start}-{c.end})\n    {c.text}")
+    return 0
+
+
+COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask}
+
+if __name__ == "__main__":
+    sys.exit(main())
