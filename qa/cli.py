@@ -52,6 +52,18 @@ def _parser() -> argparse.ArgumentParser:
                    help='JSON file with earlier turns: [{"role": "user"|"assistant", "content": "..."}]')
     s.add_argument("--json", action="store_true",
                    help='print one JSON object {"question", "answer", "refused", "citations", "query", "timings"}')
+
+    s = sub.add_parser("eval", help="evaluate retrieval, answers, citations and refusals on a question file",
+                       description="Run every question of FILE (JSONL: {\"question\", \"answers\": [...]} or {\"question\", "
+                       "\"unanswerable\": true}, optional \"source\" and \"history\") through the real pipeline and print "
+                       "the metrics: retrieval_hit@1/@5, retrieval_mrr, answer_accuracy, answer_f1, citation_precision/recall, "
+                       "refusal_accuracy, false_refusal_rate, latency_p50/p95_s, first_token_p50_s.")
+    s.add_argument("file", type=Path, metavar="FILE")
+    s.add_argument("--index", type=Path, metavar="DIR", help="index folder (default: index/)")
+    s.add_argument("--limit", type=int, metavar="N", help="only the first N questions")
+    s.add_argument("--save", type=Path, metavar="REPORT.jsonl", help="write one line per question (answer, citations, metrics, timings)")
+    s.add_argument("--report", type=Path, metavar="REPORT.html", help="write a self-contained HTML page with metrics and plots")
+    s.add_argument("--json", action="store_true", help="print one JSON object of metrics")
     return p
 
 
@@ -167,7 +179,30 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask}
+def cmd_eval(args: argparse.Namespace) -> int:
+    from . import evaluate
+    from .service import Assistant
+
+    cfg = _config(args)
+    cases = evaluate.load_cases(args.file)[: args.limit] if args.limit else evaluate.load_cases(args.file)
+    assistant = Assistant(cfg, rerank=cfg.rerank)
+    assistant.warm_up()
+    bar = _progress(True)("Evaluating", len(cases))
+    rows = evaluate.run(assistant, cases, progress=bar)
+    metrics = evaluate.summarize(rows)
+    if args.save:
+        with open(args.save, "w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    if args.report:
+        from .report import render
+
+        args.report.write_text(render(metrics, rows, title=f"qa eval: {args.file.name}"), "utf-8")
+    print(json.dumps(metrics) if args.json else evaluate.table(metrics))
+    return 0
+
+
+COMMANDS = {"index": cmd_index, "search": cmd_search, "ask": cmd_ask, "eval": cmd_eval}
 
 if __name__ == "__main__":
     sys.exit(main())

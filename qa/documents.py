@@ -77,6 +77,10 @@ def _decode(data: bytes) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
+        text = ""
+    try:  # the legacy encoding of English and French text, tried before guessing
+        text = text or data.decode("cp1252")
+    except UnicodeDecodeError:
         from charset_normalizer import from_bytes
 
         best = from_bytes(data).best()

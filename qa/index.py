@@ -127,6 +127,14 @@ class Index:
         n = len(self.chunks)
         return {t: float(np.log(1 + (n - df[i] + 0.5) / (df[i] + 0.5))) for t, i in self.bm25.vocab_dict.items() if i < len(df)}
 
+    @functools.cached_property
+    def languages(self) -> dict[str, float]:
+        """Share of the chunks in each language."""
+        counts: dict[str, int] = {}
+        for c in self.chunks:
+            counts[c.lang] = counts.get(c.lang, 0) + 1
+        return {k: v / len(self.chunks) for k, v in counts.items()}
+
     def chunk_sentences(self, row: int) -> np.ndarray:
         """The (start, end) offsets, in the chunk's text, of chunk row's sentences."""
         return self.sentences[self.first_sentence[row] : self.first_sentence[row + 1], 1:]
@@ -280,6 +288,8 @@ def _write(
             for c in chunks:
                 f.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
         np.save(tmp / "embeddings.npy", vectors)
+        if os.environ.get("QA_TEST_KILL_WHILE_WRITING"):  # lets the tests simulate kill -9 in the middle of a write
+            os.kill(os.getpid(), 9)
         retriever = bm25s.BM25()
         retriever.index([tokenize(f"{c.title}\n{c.text}", c.lang) for c in chunks], show_progress=False)
         retriever.save(str(tmp / "bm25"), show_progress=False)

@@ -21,6 +21,7 @@ class Passage:
     best_sentence: tuple[int, int]  # offsets, in chunk.text, of the sentence closest to the question
     sentence_dense: float  # cosine similarity of the question with that sentence
     keyword: float  # BM25 score of the chunk
+    row: int  # the chunk's row in the index (for its vectors and sentences)
 
     def to_dict(self) -> dict:
         c = self.chunk
@@ -81,7 +82,7 @@ class Searcher:
             mine = owner == i
             best = rows[mine][np.argmax(s_cos[mine])] if mine.any() else None
             span = tuple(int(x) for x in ix.sentences[best, 1:]) if best is not None else (0, len(ix.chunks[ids[i]].text))
-            passages.append(Passage(r, float(fused[i]), ix.chunks[ids[i]], float(cos[i]), span, float(best_cos[i]), float(keyword[ids[i]])))
+            passages.append(Passage(r, float(fused[i]), ix.chunks[ids[i]], float(cos[i]), span, float(best_cos[i]), float(keyword[ids[i]]), int(ids[i])))
         return passages
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from . import embedders, generators
 from .config import Config
 from .errors import IndexMissingError, QAError
 from .index import Index, current_generation
-from .search import Passage, Searcher
+from .search import Passage, Query, Searcher
 
 
 class Assistant:
@@ -86,12 +87,16 @@ class Assistant:
         }
 
     # --- retrieval ---
-    def retrieve(self, query: str, k: int | None = None, rerank: bool | None = None) -> list[Passage]:
+    def retrieve(self, query: str, k: int | None = None, rerank: bool | None = None, lang=None) -> list[Passage]:
+        """The top k passages for query: hybrid search, then reranked by the language model (if on)."""
         searcher = self.searcher()
-        passages = searcher.search(query, k=max(k or self.cfg.top_k, self.cfg.rerank_depth))
+        return self._retrieve(searcher, searcher.query(query, lang), k or self.cfg.top_k, rerank)
+
+    def _retrieve(self, searcher: Searcher, q: Query, k: int, rerank: bool | None) -> list[Passage]:
+        passages = searcher.search_query(q, max(k, self.cfg.rerank_depth))
         if (self.use_rerank if rerank is None else rerank) and len(passages) > 1:
-            passages = self.rerank(query, passages)
-        return passages[: k or self.cfg.top_k]
+            passages = self.rerank(q.text, passages)
+        return passages[:k]
 
     def rerank(self, query: str, passages: list[Passage]) -> list[Passage]:
         """Reorder the top passages by how likely the language model finds the question given each one."""
@@ -101,7 +106,19 @@ class Assistant:
         scores = self.scorer.score(texts, query)
         order = np.argsort(-np.array(scores), kind="stable")
         ranked = [head[i] for i in order] + passages[depth:]
-        return [Passage(r, p.score, p.chunk, p.dense, p.best_sentence, p.sentence_dense, p.keyword) for r, p in enumerate(ranked, 1)]
+        return [dataclasses.replace(p, rank=r) for r, p in enumerate(ranked, 1)]
+
+    def translate(self, text: str, src, dst) -> str:
+        """The question in the documents' language, by the generator (few-shot); the original if that fails."""
+        out = "".join(self.generator.stream(A.translation_prompt(text, src, dst), max_new_tokens=48, stop=("\n",))).strip()
+        return out if out and len(out) < 3 * len(text) + 20 else text
+
+    def documents_language(self, index: Index, lang):
+        """The language to search in: the question's if enough documents are in it, else the documents' main one."""
+        shares = index.languages
+        if not shares or shares.get(lang, 0.0) >= 0.2:
+            return lang
+        return max(shares, key=shares.get)
 
     # --- answering ---
     def stream(self, question: object, history: object = None) -> Iterator[dict]:
@@ -110,27 +127,31 @@ class Assistant:
         cfg = self.cfg
         text, turns = A.validate(question, history, cfg)
         prepared = A.preprocess(text, turns)
-        passages = self.retrieve(prepared.query, k=cfg.evidence_passages)
+        searcher = self.searcher()
+        index = searcher.index
+        target = self.documents_language(index, prepared.lang)
+        if target != prepared.lang:
+            prepared.query, prepared.search_lang = self.translate(prepared.query, prepared.lang, target), target
+        q = searcher.query(prepared.query, prepared.search_lang)
+        passages = self._retrieve(searcher, q, cfg.top_k, None)
         timings = {"retrieve_s": time.perf_counter() - t0}
-        if not passages:
-            yield {"type": "sources", "query": prepared.query, "passages": []}
-            ans = A.refusal(prepared, {**timings, "first_token_s": 0.0, "total_s": time.perf_counter() - t0})
-            yield {"type": "answer", "answer": ans}
-            return
-        span = A.window(passages[0])
-        score = A.evidence_score(prepared, passages[0], span, self.searcher().index.idf)
-        evidence = A.Evidence(passages, span, score)
         yield {"type": "sources", "query": prepared.query, "passages": [p.to_dict() for p in passages]}
-        if score < cfg.answerable_threshold:
-            ans = A.refusal(prepared, {**timings, "first_token_s": time.perf_counter() - t0, "total_s": time.perf_counter() - t0})
-            yield {"type": "answer", "answer": ans}
+        top = passages[: cfg.evidence_passages]
+        spans = [[tuple(int(v) for v in x) for x in index.chunk_sentences(p.row)] for p in top]
+        sims = [(index.sentence_embeddings[index.first_sentence[p.row] : index.first_sentence[p.row + 1]] @ q.vector).tolist() for p in top]
+        chosen = A.select_sentences(prepared, top, spans, sims, index.idf)
+        features = A.evidence_features(prepared, chosen, top, index.idf) if chosen else {}
+        evidence = A.Evidence(top, chosen, A.evidence_score(features) if chosen else 0.0)
+        yield {"type": "evidence", "score": evidence.score, "features": features}
+        if not chosen or evidence.score < cfg.answerable_threshold:
+            now = time.perf_counter() - t0
+            yield {"type": "answer", "answer": A.refusal(prepared, {**timings, "first_token_s": now, "total_s": now})}
             return
         gen = self.generator
         prompt, system = A.build_prompt(prepared, evidence, gen.small)
-        allowed = passages[0].chunk.text[span[0] : span[1]] if gen.small else None
         pieces: list[str] = []
         for piece in gen.stream(prompt, max_new_tokens=cfg.max_new_tokens if gen.small else 200, stop=("\n",) if gen.small else (),
-                                allowed_text=allowed, system=system):
+                                allowed_text=A.evidence_text(evidence) if gen.small else None, system=system):
             if not pieces:
                 timings["first_token_s"] = time.perf_counter() - t0
             pieces.append(piece)
