@@ -112,6 +112,14 @@ def validate(question: object, history: object, cfg: Config) -> tuple[str, list[
     return question, turns[-2 * cfg.max_history_turns :]
 
 
+def keep_names(original: str, translated: str) -> str:
+    """The translation, with the names and numbers of the original it lost appended (they are the best search terms)."""
+    have = set(translated.casefold().split())
+    kept = [w for w in re.findall(r"(?<!^)(?<![.?!] )\b(?:[A-ZÀ-Ý][\w’'-]+|\w*\d[\w%]*)", original) if w.casefold() not in have]
+    kept = [w.strip("’'") for w in kept if w.casefold() not in translated.casefold()]
+    return " ".join([translated, *dict.fromkeys(kept)]).strip()
+
+
 def rewrite(question: str, history: list[dict], lang: Lang) -> str:
     """A standalone retrieval query: a follow-up question carries the previous user question's subject."""
     previous = [t["content"] for t in history if t["role"] == "user"]
@@ -122,7 +130,14 @@ def rewrite(question: str, history: list[dict], lang: Lang) -> str:
         return question
     core = re.sub(r"^\s*(and|but|also|et|mais|aussi)\b[\s,]*", "", question, flags=re.IGNORECASE)
     core = core[:1].upper() + core[1:]
-    return f"{core} ({previous[-1].strip().rstrip('?').strip()})"
+    context = previous[-1].strip().rstrip("?").strip()
+    replies = [t["content"] for t in history if t["role"] == "assistant"]
+    if replies:  # the names the last answer gave are what "it" or "them" most likely point at
+        reply = re.sub(r"\[\d+\]", "", replies[-1])
+        names = re.findall(r"(?<=[\s(«“])[A-ZÀ-Ý][\w’'-]+", reply)  # capitalised words that do not open the reply
+        extra = [n for n in dict.fromkeys(names) if n.casefold() not in context.casefold()][:6]
+        context = " ".join([context, *extra])
+    return f"{core} ({context})"
 
 
 def preprocess(question: str, history: list[dict]) -> Prepared:
@@ -165,7 +180,13 @@ def select_sentences(prepared: Prepared, passages: list[Passage], spans: list[li
             cover = coverage(prepared.query, p.chunk.text[a:b], prepared.search_lang, idf)
             scored.append(Sentence(i, a, b, sim + cover - 0.05 * i))
     scored.sort(key=lambda x: -x.score)
-    return scored[:keep]
+    unique, seen = [], set()
+    for x in scored:  # overlapping chunks repeat sentences: keep each document sentence once
+        key = (passages[x.passage].chunk.source, passages[x.passage].chunk.start + x.start)
+        if key not in seen:
+            seen.add(key)
+            unique.append(x)
+    return unique[:keep]
 
 
 def window(passage: Passage, radius: int = 1) -> tuple[int, int]:
@@ -210,11 +231,10 @@ def evidence_features(prepared: Prepared, evidence_sentences: list[Sentence], pa
 
 
 def evidence_score(features: dict) -> float:
-    """One number from the features: high when the evidence answers the query."""
+    """One number from the features: high when the evidence answers the query (weights tuned on tests/eval and SQuAD)."""
     score = 0.5 * features["sentence"] + 0.5 * features["passage_coverage"]
-    if not features["type_ok"]:
-        score -= 0.3
-    score -= 0.15 * features["unknown_terms"]
+    score -= 1.5 * features["unknown_terms"] / max(1, features["query_terms"])  # asks about what no document mentions
+    score -= 0.0 if features["type_ok"] else 1.0  # asks for a number or a date the evidence does not hold
     return score
 
 
@@ -258,14 +278,10 @@ def postprocess(prepared: Prepared, evidence: Evidence, generated: str, small: b
 
 def _extractive(prepared: Prepared, evidence: Evidence, generated: str, cfg: Config) -> Answer:
     """Small model: its short answer must be a phrase of the evidence; the answer quotes the sentence holding it."""
-    phrase = generated.strip().strip(".,;:").strip()
     chosen, located = evidence.sentences[0], None
-    if re.search(r"\w", phrase):
-        for sentence in evidence.sentences:  # best first
-            located = find(evidence.text(sentence), phrase)
-            if located:
-                chosen = sentence
-                break
+    hit = locate(generated, [evidence.text(x) for x in evidence.sentences], prepared.query, prepared.search_lang)
+    if hit:
+        chosen, located = evidence.sentences[hit[0]], hit[1:]
     picks = [chosen] + [x for x in evidence.sentences[:2] if x is not chosen]
     parts, citations, words = [], [], 0
     for sentence in picks:
@@ -273,7 +289,7 @@ def _extractive(prepared: Prepared, evidence: Evidence, generated: str, cfg: Con
         if parts and words + len(quote.split()) > cfg.answer_max_words - 4:
             break
         quote = _trim(quote, cfg.answer_max_words - 4)
-        if sentence is chosen and located and located[1] <= len(quote):
+        if sentence is chosen and located and located[1] <= len(quote) and located[1] - located[0] < 0.6 * len(quote):
             quote = f"{quote[: located[0]]}**{quote[located[0] : located[1]]}**{quote[located[1] :]}"
         words += len(quote.split())
         citations.append(_cite(len(citations) + 1, evidence.passages[sentence.passage], (sentence.start, sentence.end)))
@@ -282,6 +298,23 @@ def _extractive(prepared: Prepared, evidence: Evidence, generated: str, cfg: Con
     if prepared.lang != evidence.passages[chosen.passage].chunk.lang:
         body = f"{QUOTE_INTRO[prepared.lang]}« {body} »"
     return Answer(prepared.question, body, False, citations, prepared.query, prepared.lang)
+
+
+def locate(generated: str, sentences: list[str], query: str, lang: Lang) -> tuple[int, int, int] | None:
+    """(sentence index, start, end) of the longest opening of the generated text found in a sentence (best first).
+
+    A match must bring a content word the query does not already contain: echoing the question proves nothing."""
+    words = generated.strip().strip("\"'«»“”").split()
+    asked = set(tokenize(query, lang))
+    for n in range(min(len(words), 12), 0, -1):
+        phrase = " ".join(words[:n]).strip(".,;:!?\"'«»“”")
+        if not set(tokenize(phrase, lang)) - asked:
+            continue
+        for i, sentence in enumerate(sentences):
+            span = find(sentence, phrase)
+            if span:
+                return i, span[0], span[1]
+    return None
 
 
 def _marked(sentence: str, n: int) -> str:

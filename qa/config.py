@@ -52,11 +52,11 @@ class Config:
     openai_model: str = "default"  # model name sent to that endpoint
     openai_api_key: str = ""  # bearer token for that endpoint, if it needs one
     openai_timeout_s: float = 60.0  # give up on the endpoint after this long
-    max_new_tokens: int = 24  # bound on generated tokens (the answer is short; evidence is quoted)
+    max_new_tokens: int = 12  # bound on generated tokens for a small model (its answer phrase; the evidence is quoted)
     evidence_passages: int = 3  # passages whose sentences may be quoted
     answer_max_words: int = 60  # hard bound on the answer's length
     support_threshold: float = 0.5  # share of a sentence's key terms its cited passage must contain
-    answerable_threshold: float = 0.42  # evidence score under which the answer is "not in the documents"
+    answerable_threshold: float = -0.35  # evidence score under which the answer is "not in the documents"
     max_question_chars: int = 2000  # longer questions are refused with a clear message
     max_history_turns: int = 20  # older turns are ignored
 

@@ -111,7 +111,7 @@ class Assistant:
     def translate(self, text: str, src, dst) -> str:
         """The question in the documents' language, by the generator (few-shot); the original if that fails."""
         out = "".join(self.generator.stream(A.translation_prompt(text, src, dst), max_new_tokens=48, stop=("\n",))).strip()
-        return out if out and len(out) < 3 * len(text) + 20 else text
+        return A.keep_names(text, out) if out and len(out) < 3 * len(text) + 20 else text
 
     def documents_language(self, index: Index, lang):
         """The language to search in: the question's if enough documents are in it, else the documents' main one."""
@@ -131,7 +131,10 @@ class Assistant:
         index = searcher.index
         target = self.documents_language(index, prepared.lang)
         if target != prepared.lang:
-            prepared.query, prepared.search_lang = self.translate(prepared.query, prepared.lang, target), target
+            core, _, context = prepared.query.partition(" (")  # a rewritten follow-up: "question (previous question)"
+            parts = [self.translate(core, prepared.lang, target)] + ([self.translate(context.rstrip(")"), prepared.lang, target)] if context else [])
+            prepared.query = parts[0] + (f" ({parts[1]})" if context else "")
+            prepared.search_lang = target
         q = searcher.query(prepared.query, prepared.search_lang)
         passages = self._retrieve(searcher, q, cfg.top_k, None)
         timings = {"retrieve_s": time.perf_counter() - t0}

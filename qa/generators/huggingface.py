@@ -100,6 +100,8 @@ class HuggingFaceGenerator(Generator):
         self.head = self.model.get_output_embeddings().weight  # (vocab, hidden), tied to the input embeddings
         always = {self.tokenizer.eos_token_id, *self.tokenizer.encode("\n.,;:%()-' \"", add_special_tokens=False)}
         self.always = sorted(t for t in always if t is not None)
+        # Tokens that may not open an answer (a small model often starts with a line break and then stops).
+        self.not_first = set(self.tokenizer.encode("\n\n \n", add_special_tokens=False)) | {self.tokenizer.eos_token_id}
         eot = self.tokenizer.convert_tokens_to_ids("<end_of_turn>")
         self.eos = {t for t in (self.tokenizer.eos_token_id, eot) if isinstance(t, int) and t >= 0}
 
@@ -121,8 +123,12 @@ class HuggingFaceGenerator(Generator):
             out = self.model.model(input_ids=ids, use_cache=True)
             cache = out.past_key_values
             hidden = out.last_hidden_state[:, -1]
-            for _ in range(max_new_tokens):
+            for step in range(max_new_tokens):
                 logits = hidden @ head.T
+                if step == 0:  # an answer does not open with a line break or the end
+                    ids_ = allowed.tolist() if allowed is not None else None
+                    ban = [ids_.index(t) for t in self.not_first if t in ids_] if ids_ is not None else sorted(self.not_first)
+                    logits[0, ban] = float("-inf")
                 for t in set(produced[-4:]):  # discourage immediate loops (a common failure of small models)
                     hit = (allowed == t).nonzero() if allowed is not None else torch.tensor([[t]])
                     if len(hit):
