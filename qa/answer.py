@@ -345,12 +345,12 @@ def _verified(prepared: Prepared, evidence: Evidence, generated: str, cfg: Confi
         if ok:
             p = ok[0]
             a, b, _ = best_quote(claim.text, p.chunk.text, p.chunk.lang)
-            out.append(f"{claim.text} [{mark(p, (a, b) if b else (0, len(p.chunk.text)))}]")
+            out.append(_marked(claim.text, mark(p, (a, b) if b else (0, len(p.chunk.text)))))
             continue
         for p in cited or passages[:1]:  # replace by the passage sentence it paraphrases, if there is one
             a, b, overlap = best_quote(claim.text, p.chunk.text, p.chunk.lang)
             if overlap >= cfg.support_threshold:
-                out.append(f"« {p.chunk.text[a:b]} » [{mark(p, (a, b))}]")
+                out.append(_marked(f"« {p.chunk.text[a:b]} »", mark(p, (a, b))))
                 break
         # otherwise the sentence is dropped
     words = 0

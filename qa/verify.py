@@ -36,10 +36,8 @@ def parse_claims(answer: str, lang: Lang) -> list[Claim]:
 def key_terms(sentence: str, lang: Lang) -> tuple[set[str], set[str], set[str]]:
     """(numbers, names, content stems) of a sentence: what its source must contain."""
     numbers = {n.replace(",", "") for n in _NUMBER.findall(sentence)}
-    names = set()
+    names = set()  # capitalised words, the first one too: strict on purpose, a wrong name is the worst claim
     for m in _NAME.finditer(sentence):
-        if m.start() == 0 and " " not in m.group():  # the sentence's first word is capitalised anyway
-            continue
         names.update(w for w in tokenize(m.group(), lang))
     return numbers, names, set(tokenize(sentence, lang))
 

@@ -1,0 +1,96 @@
+"""The metric functions on hand-made cases: each one moves the way it must."""
+
+import json
+
+import pytest
+
+from qa import evaluate as E
+from qa.errors import QAError
+
+
+def case(answers=("80%",), unanswerable=False, source=None):
+    return E.Case("q", list(answers), unanswerable, source)
+
+
+def row(correct=True, refused=False, rank=1, cites=(True,), unanswerable=False, f1=1.0, total=1.0, first=0.5):
+    return {"unanswerable": unanswerable, "correct": correct, "refused": refused, "retrieval_rank": rank,
+            "citations_ok": list(cites), "f1": f1, "timings": {"total_s": total, "first_token_s": first}}
+
+
+def test_containment_ignores_case_accents_and_punctuation():
+    assert E.contains_answer("Les ingénieurs représentent 80 % ... non: 80%!", ["80%"])
+    assert E.contains_answer("the ELECTRICITE network", ["électricité"])
+    assert not E.contains_answer("1800 engineers", ["80"])  # whole tokens only
+
+
+def test_an_over_long_answer_does_not_count_as_correct():
+    long = "Engineers make up 80% of the workforce " + "and more words " * 30
+    assert E.answer_correct("Engineers make up **80%** of the workforce [1].", False, case())
+    assert not E.answer_correct(long, False, case())
+    assert not E.answer_correct("Engineers make up 80% [1].", True, case())  # a refusal is never correct
+
+
+def test_word_count_ignores_markers_and_emphasis():
+    assert E.word_count("**80%** of the workforce [1] [2].") == 4
+
+
+def test_f1_is_squad_style():
+    assert E.f1("the Denver Broncos", "Denver Broncos") == 1.0
+    assert E.f1("Broncos", "Denver Broncos") == pytest.approx(2 / 3)
+    assert E.f1("Panthers", "Denver Broncos") == 0.0
+
+
+def test_passage_hit_needs_the_source_when_given():
+    p = {"source": "a.txt", "text": "Engineers make up 80% of the workforce."}
+    assert E.passage_hit(p, case(source="a.txt")) and not E.passage_hit(p, case(source="b.txt"))
+    assert E.retrieval_ranks([{"source": "x", "text": "no"}, p], case()) == 2
+    assert E.retrieval_ranks([{"source": "x", "text": "no"}], case()) is None
+
+
+def test_a_wrong_citation_lowers_citation_precision():
+    good = E.summarize([row(cites=(True,)), row(cites=(True,))])
+    bad = E.summarize([row(cites=(True,)), row(cites=(False,))])
+    assert good["citation_precision"] == 1.0 and bad["citation_precision"] == 0.5
+    assert E.citation_ok({"passage": "Engineers make up 80%."}, "80%", case())
+    assert not E.citation_ok({"passage": "OPTITEC is a cluster."}, "80%", case())
+
+
+def test_citation_recall_counts_correct_answers_with_a_right_citation():
+    m = E.summarize([row(cites=(True,)), row(cites=(False,)), row(correct=False, cites=())])
+    assert m["citation_recall"] == 0.5
+
+
+def test_refusal_metrics():
+    m = E.summarize([row(unanswerable=True, refused=True, correct=False, rank=None, cites=()),
+                     row(unanswerable=True, refused=False, correct=False, rank=None, cites=()),
+                     row(refused=True, correct=False, cites=()), row(), row(), row()])
+    assert m["refusal_accuracy"] == 0.5 and m["false_refusal_rate"] == 0.25
+    assert m["n"] == 6 and m["n_unanswerable"] == 2 and m["answer_accuracy"] == 0.75
+
+
+def test_retrieval_and_latency_metrics():
+    m = E.summarize([row(rank=1, total=1.0), row(rank=2, total=2.0), row(rank=None, total=3.0), row(rank=1, total=4.0)])
+    assert m["retrieval_hit@1"] == 0.5 and m["retrieval_hit@5"] == 0.75
+    assert m["retrieval_mrr"] == pytest.approx((1 + 0.5 + 0 + 1) / 4)
+    assert m["latency_p50_s"] == 2.5 and m["first_token_p50_s"] == 0.5
+
+
+def test_load_cases_reports_the_bad_line(tmp_path):
+    f = tmp_path / "q.jsonl"
+    f.write_text(json.dumps({"question": "a", "answers": ["b"]}) + "\n" + json.dumps({"question": "c"}) + "\n")
+    with pytest.raises(QAError, match="line 2"):
+        E.load_cases(f)
+    f.write_text(json.dumps({"question": "a", "unanswerable": True, "history": [{"role": "user", "content": "x"}]}))
+    (c,) = E.load_cases(f)
+    assert c.unanswerable and c.history
+
+
+def test_html_report_is_self_contained():
+    from qa.report import render
+
+    rows = [dict(row(), question="What <b>?", answer="80% [1]", gold=["80%"]),
+            dict(row(unanswerable=True, refused=True, rank=None, cites=()), question="Who?", answer="The documents do not say.", gold=[])]
+    page = render(E.summarize(rows), rows)
+    assert page.startswith("<!doctype html>") and "data:image/png;base64," in page
+    assert "What &lt;b&gt;?" in page  # escaped
+    assert "<script" not in page and "src=\"http" not in page
