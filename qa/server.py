@@ -1,0 +1,320 @@
+"""The HTTP side: JSON and streaming API, the widget files, and the protections every route shares.
+
+Routes: GET /api/health, POST /api/ask, POST /api/ask/stream (server-sent events), POST /api/feedback,
+GET /widget.js (the embed script), GET /widget (the chat panel it frames). app.py mounts the Gradio chat on "/".
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+
+from .config import Config
+from .errors import InputError, QAError
+from .service import Assistant
+
+STATIC = Path(__file__).parent / "static"
+
+
+class Busy(QAError):
+    """Too many questions are waiting for the model."""
+
+
+class Gate:
+    """One question at a time on the model, the others wait in arrival order, at most max_queue of them."""
+
+    def __init__(self, max_queue: int) -> None:
+        self.max_queue = max_queue
+        self._cond = threading.Condition()
+        self._tickets: collections.deque[int] = collections.deque()
+        self._next = 0
+        self._busy = False
+
+    def __enter__(self) -> "Gate":
+        with self._cond:
+            if len(self._tickets) >= self.max_queue + (0 if self._busy else 1):
+                raise Busy("The assistant is busy; please retry in a few seconds.")
+            ticket = self._next
+            self._next += 1
+            self._tickets.append(ticket)
+            while self._busy or self._tickets[0] != ticket:
+                self._cond.wait()
+            self._tickets.popleft()
+            self._busy = True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._cond:
+            self._busy = False
+            self._cond.notify_all()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._tickets)
+
+
+class RateLimiter:
+    """At most `per_minute` questions per client in any 60-second window."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._hits: dict[str, collections.deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, client: str) -> float:
+        """0 when allowed, else the seconds to wait."""
+        now = time.monotonic()
+        with self._lock:
+            if len(self._hits) > 10_000:  # forget idle clients so memory stays flat
+                self._hits = {k: v for k, v in self._hits.items() if v and now - v[-1] < 60}
+            hits = self._hits.setdefault(client, collections.deque())
+            while hits and now - hits[0] >= 60:
+                hits.popleft()
+            if len(hits) >= self.per_minute:
+                return 60 - (now - hits[0])
+            hits.append(now)
+            return 0.0
+
+
+class FeedbackStore:
+    """Appends one JSON line per rating; a record is written whole or not at all."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = Path(folder) / "feedback.jsonl"
+        self._lock = threading.Lock()
+
+    def add(self, record: dict) -> None:
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            size = os.fstat(fd).st_size
+            try:
+                written = os.write(fd, line)
+                if written != len(line):
+                    raise OSError(28, "short write")
+                os.fsync(fd)
+            except OSError:
+                os.ftruncate(fd, size)  # take back a partial line (disk full)
+                raise
+            finally:
+                os.close(fd)
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
+def security_headers(frame_ancestors: str) -> dict[str, str]:
+    return {
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "strict-origin-when-cross-origin",
+        "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+        "Cross-Origin-Opener-Policy": "same-origin",
+        "Content-Security-Policy": f"frame-ancestors {frame_ancestors}",
+    }
+
+
+def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) -> FastAPI:
+    """Add the API and widget routes (and their protections) to app (a new FastAPI app if None)."""
+    app = app or FastAPI(title="qa", docs_url=None, redoc_url=None, openapi_url=None)
+    gate = Gate(cfg.max_queue)
+    limiter = RateLimiter(cfg.rate_limit_per_minute)
+    feedback = FeedbackStore(cfg.data_dir)
+    allowed = {o.rstrip("/") for o in cfg.allowed_origins}
+    embedders = " ".join(["'self'", *sorted(allowed)])
+    state = {"loading_error": None}
+    app.state.qa = {"gate": gate, "assistant": assistant, "feedback": feedback, "state": state}
+
+    def load() -> None:
+        try:
+            assistant.warm_up()
+        except QAError as exc:
+            state["loading_error"] = str(exc)
+
+    threading.Thread(target=load, daemon=True).start()
+
+    def same_origin(request: Request, origin: str) -> bool:
+        host = request.headers.get("host", "")
+        return origin in (f"http://{host}", f"https://{host}")
+
+    @app.middleware("http")
+    async def protect(request: Request, call_next):
+        path = request.url.path
+        origin = request.headers.get("origin", "").rstrip("/")
+        is_api = path.startswith("/api/")
+        if is_api and origin and not same_origin(request, origin) and origin not in allowed:
+            response = JSONResponse({"error": "This origin is not allowed to use the API."}, status_code=403)
+        elif is_api and request.method == "OPTIONS":
+            response = Response(status_code=204)
+        else:
+            length = request.headers.get("content-length")
+            if is_api and length and (not length.isdigit() or int(length) > cfg.max_request_bytes):
+                response = JSONResponse({"error": f"The request is larger than {cfg.max_request_bytes} bytes."}, status_code=413)
+            else:
+                response = await call_next(request)
+        frame = embedders if path == "/widget" else "'self'"
+        for k, v in security_headers(frame).items():
+            response.headers.setdefault(k, v)
+        if is_api and origin and (origin in allowed or same_origin(request, origin)):
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+        return response
+
+    async def read_json(request: Request) -> dict:
+        body = b""
+        async for part in request.stream():
+            body += part
+            if len(body) > cfg.max_request_bytes:
+                raise InputError(f"The request is larger than {cfg.max_request_bytes} bytes.")
+        try:
+            data = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise InputError("The request body must be JSON (UTF-8).") from None
+        if not isinstance(data, dict):
+            raise InputError('The request body must be a JSON object like {"question": "..."}.')
+        return data
+
+    def client_id(request: Request) -> str:
+        return request.client.host if request.client else "unknown"
+
+    def limited(request: Request) -> JSONResponse | None:
+        wait = limiter.allow(client_id(request))
+        if wait:
+            return JSONResponse({"error": f"Too many questions; retry in {int(wait) + 1} s."}, status_code=429,
+                                headers={"Retry-After": str(int(wait) + 1)})
+        return None
+
+    def not_ready() -> JSONResponse | None:
+        if state["loading_error"]:
+            return JSONResponse({"error": state["loading_error"]}, status_code=503)
+        return None
+
+    @app.get("/api/health")
+    def health() -> JSONResponse:
+        h = assistant.health()
+        h["status"] = "error" if state["loading_error"] else ("ok" if h["index_loaded"] and h["model_loaded"] else "loading")
+        h["error"] = state["loading_error"] or h.get("index_error")
+        h["queue"] = gate.waiting
+        return JSONResponse(h, status_code=200 if h["status"] == "ok" else 503)
+
+    @app.post("/api/ask")
+    async def ask(request: Request) -> JSONResponse:
+        if (r := limited(request)) or (r := not_ready()):
+            return r
+        try:
+            data = await read_json(request)
+            question, history = data.get("question"), data.get("history")
+            A_validate(question, history)
+            from starlette.concurrency import run_in_threadpool
+
+            answer = await run_in_threadpool(_ask_locked, gate, assistant, question, history)
+        except Busy as exc:
+            return JSONResponse({"error": str(exc)}, status_code=503, headers={"Retry-After": "5"})
+        except InputError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        except QAError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=503)
+        return JSONResponse(answer.to_dict())
+
+    @app.post("/api/ask/stream")
+    async def ask_stream(request: Request):
+        if (r := limited(request)) or (r := not_ready()):
+            return r
+        try:
+            data = await read_json(request)
+            question, history = data.get("question"), data.get("history")
+            A_validate(question, history)
+        except InputError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return StreamingResponse(_sse(gate, assistant, question, history), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    @app.post("/api/feedback")
+    async def add_feedback(request: Request) -> JSONResponse:
+        if r := limited(request):
+            return r
+        try:
+            data = await read_json(request)
+            record = feedback_record(data)
+        except InputError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        try:
+            feedback.add(record)
+        except OSError as exc:
+            return JSONResponse({"error": f"The feedback could not be saved ({exc.strerror or exc})."}, status_code=507)
+        return JSONResponse({"saved": True})
+
+    @app.get("/widget.js")
+    @app.get("/widget-app.js")
+    @app.get("/widget.css")
+    def widget_asset(request: Request) -> FileResponse:
+        name = request.url.path.lstrip("/")  # only these three fixed names: nothing else of the disk is reachable
+        kind = "text/css" if name.endswith(".css") else "text/javascript"
+        return FileResponse(STATIC / name, media_type=kind, headers={"Cache-Control": "no-cache"})
+
+    @app.get("/widget")
+    def widget_page() -> FileResponse:
+        return FileResponse(STATIC / "widget.html", media_type="text/html", headers={
+            "Cache-Control": "no-cache",
+            "Content-Security-Policy": f"default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors {embedders}",
+        })
+
+    def A_validate(question, history) -> None:
+        from .answer import validate
+
+        validate(question, history, cfg)
+
+    return app
+
+
+def _ask_locked(gate: Gate, assistant: Assistant, question, history):
+    with gate:
+        return assistant.ask(question, history)
+
+
+def _sse(gate: Gate, assistant: Assistant, question, history) -> Iterator[bytes]:
+    def event(kind: str, data) -> bytes:
+        return f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode("utf-8")
+
+    try:
+        with gate:
+            for e in assistant.stream(question, history):
+                if e["type"] == "sources":
+                    yield event("sources", {"query": e["query"], "passages": e["passages"]})
+                elif e["type"] == "token":
+                    yield event("token", {"text": e["text"]})
+                elif e["type"] == "answer":
+                    yield event("answer", e["answer"].to_dict())
+    except QAError as exc:
+        yield event("error", {"error": str(exc), "busy": isinstance(exc, Busy)})
+
+
+RATINGS = {"up", "down"}
+
+
+def feedback_record(data: dict) -> dict:
+    """A validated feedback record (question, answer, citations, rating), ready to become an evaluation case."""
+    rating = data.get("rating")
+    if rating not in RATINGS:
+        raise InputError('The rating must be "up" or "down".')
+    question, answer = data.get("question"), data.get("answer")
+    if not isinstance(question, str) or not isinstance(answer, str) or not question.strip():
+        raise InputError("Feedback needs the question and the answer as strings.")
+    citations = data.get("citations") or []
+    if not isinstance(citations, list) or len(citations) > 50:
+        raise InputError("The citations must be a list.")
+    return {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rating": rating, "question": question[:4000],
+            "answer": answer[:8000], "citations": citations, "refused": bool(data.get("refused", False))}
