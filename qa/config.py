@@ -41,7 +41,7 @@ class Config:
     top_k: int = 5  # passages returned by search
     candidates: int = 100  # candidates taken from each retriever before fusion
     dense_weight: float = 0.5  # weight of the dense score in the fused score (the rest is BM25)
-    hnsw_above: int = 200_000  # exact FAISS search up to this many chunks, HNSW above
+    hnsw_above: int = 50_000  # exact FAISS search up to this many chunks, HNSW (approximate, ~1 ms) above
     hnsw_ef_search: int = 128  # HNSW search breadth (recall vs speed)
     rerank: bool = True  # rerank the first passages by the local language model's likelihood of the question
     rerank_depth: int = 3  # how many first-stage passages the language model reorders

@@ -121,9 +121,8 @@ class Assistant:
         return max(shares, key=shares.get)
 
     # --- answering ---
-    def stream(self, question: object, history: object = None) -> Iterator[dict]:
-        """Events: {"type": "sources"}, then {"type": "token"} pieces, then {"type": "answer"} (verified)."""
-        t0 = time.perf_counter()
+    def prepare(self, question: object, history: object = None) -> tuple[A.Prepared, list[Passage], A.Evidence, dict]:
+        """Everything before generation: validate, rewrite, translate, retrieve, pick evidence, score answerability."""
         cfg = self.cfg
         text, turns = A.validate(question, history, cfg)
         prepared = A.preprocess(text, turns)
@@ -137,33 +136,44 @@ class Assistant:
             prepared.search_lang = target
         q = searcher.query(prepared.query, prepared.search_lang)
         passages = self._retrieve(searcher, q, cfg.top_k, None)
-        timings = {"retrieve_s": time.perf_counter() - t0}
-        yield {"type": "sources", "query": prepared.query, "passages": [p.to_dict() for p in passages]}
         top = passages[: cfg.evidence_passages]
         spans = [[tuple(int(v) for v in x) for x in index.chunk_sentences(p.row)] for p in top]
         sims = [(index.sentence_embeddings[index.first_sentence[p.row] : index.first_sentence[p.row + 1]] @ q.vector).tolist() for p in top]
         chosen = A.select_sentences(prepared, top, spans, sims, index.idf)
         features = A.evidence_features(prepared, chosen, top, index.idf) if chosen else {}
-        evidence = A.Evidence(top, chosen, A.evidence_score(features) if chosen else 0.0)
+        evidence = A.Evidence(top, chosen, A.evidence_score(features) if chosen else float("-inf"))
+        return prepared, passages, evidence, features
+
+    def stream(self, question: object, history: object = None) -> Iterator[dict]:
+        """Events: "sources", "evidence", then "token" pieces, then "answer" (verified)."""
+        t0 = time.perf_counter()
+        prepared, passages, evidence, features = self.prepare(question, history)
+        timings = {"retrieve_s": time.perf_counter() - t0}
+        yield {"type": "sources", "query": prepared.query, "passages": [p.to_dict() for p in passages]}
         yield {"type": "evidence", "score": evidence.score, "features": features}
-        if not chosen or evidence.score < cfg.answerable_threshold:
+        if evidence.score < self.cfg.answerable_threshold:
             now = time.perf_counter() - t0
             yield {"type": "answer", "answer": A.refusal(prepared, {**timings, "first_token_s": now, "total_s": now})}
             return
         gen = self.generator
         prompt, system = A.build_prompt(prepared, evidence, gen.small)
         pieces: list[str] = []
-        for piece in gen.stream(prompt, max_new_tokens=cfg.max_new_tokens if gen.small else 200, stop=("\n",) if gen.small else (),
-                                allowed_text=A.evidence_text(evidence) if gen.small else None, system=system):
+        for piece in gen.stream(prompt, **self.generation_options(evidence, system)):
             if not pieces:
                 timings["first_token_s"] = time.perf_counter() - t0
             pieces.append(piece)
             yield {"type": "token", "text": piece}
         timings.setdefault("first_token_s", time.perf_counter() - t0)
-        ans = A.postprocess(prepared, evidence, "".join(pieces), gen.small, cfg)
+        ans = A.postprocess(prepared, evidence, "".join(pieces), gen.small, self.cfg)
         timings["total_s"] = time.perf_counter() - t0
         ans.timings = timings
         yield {"type": "answer", "answer": ans}
+
+    def generation_options(self, evidence: A.Evidence, system: str | None) -> dict:
+        """Bounds and stops: a small model writes one short line from the evidence's tokens; a large one, cited sentences."""
+        if self.generator.small:
+            return {"max_new_tokens": self.cfg.max_new_tokens, "stop": ("\n",), "allowed_text": A.evidence_text(evidence), "system": system}
+        return {"max_new_tokens": 200, "stop": (), "allowed_text": None, "system": system}
 
     def ask(self, question: object, history: object = None) -> A.Answer:
         for event in self.stream(question, history):

@@ -70,6 +70,10 @@ def load_model(cache_dir: Path | str, threads: int | None = None):
     with _LOCK:
         if str(folder) in _LOADED:
             return _LOADED[str(folder)]
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
         torch.set_num_threads(threads or min(4, os.cpu_count() or 1))
         for attempt in (1, 2):  # a missing or corrupt cache is converted again once
             try:
@@ -121,7 +125,7 @@ class HuggingFaceGenerator(Generator):
         text = ""
         with torch.inference_mode():
             out = self.model.model(input_ids=ids, use_cache=True)
-            cache = out.past_key_values
+            cache = out.cache
             hidden = out.last_hidden_state[:, -1]
             for step in range(max_new_tokens):
                 logits = hidden @ head.T
@@ -148,8 +152,8 @@ class HuggingFaceGenerator(Generator):
                     return
                 if piece:
                     yield piece
-                out = self.model.model(input_ids=torch.tensor([[token]]), past_key_values=cache, use_cache=True)
-                cache = out.past_key_values
+                out = self.model.model(input_ids=torch.tensor([[token]]), cache=cache, use_cache=True)
+                cache = out.cache
                 hidden = out.last_hidden_state[:, -1]
 
     def score(self, prefixes: list[str], continuation: str) -> list[float]:

@@ -1,0 +1,82 @@
+"""Answer latency on the seed questions, warm: ours against a plain transformers generate on the same prompts.
+
+    .venv/bin/python scripts/bench_answer.py [--questions tests/eval/seed_questions.jsonl] [--index index]
+
+Prints time to first token and full answer (p50, p95) through the whole pipeline, the generation step alone for
+ours (restricted-vocabulary greedy loop) and for `model.generate` (same prompt, same token bound), and the warm start
+of `qa ask` (a new process, from start to printed answer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+warnings.filterwarnings("ignore")
+
+from qa import answer as A  # noqa: E402
+from qa.config import Config  # noqa: E402
+from qa.evaluate import load_cases  # noqa: E402
+from qa.service import Assistant  # noqa: E402
+
+
+def pct(xs: list[float]) -> str:
+    return f"p50 {np.percentile(xs, 50):.2f} s, p95 {np.percentile(xs, 95):.2f} s"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--questions", type=Path, default=ROOT / "tests/eval/seed_questions.jsonl")
+    ap.add_argument("--index", type=Path, default=None)
+    args = ap.parse_args()
+    cfg = Config.load(index_dir=args.index)
+    assistant = Assistant(cfg)
+    assistant.warm_up()
+    gen = assistant.generator
+    cases = load_cases(args.questions)
+    assistant.ask(cases[0].question)  # warm
+    first, total, ours, plain = [], [], [], []
+    import torch
+
+    for c in cases:
+        a = assistant.ask(c.question, c.history)
+        first.append(a.timings["first_token_s"])
+        total.append(a.timings["total_s"])
+        if a.refused:
+            continue
+        # the generation step alone, on the prompt the pipeline built
+        prepared, _, evidence, _ = assistant.prepare(c.question, c.history)
+        prompt, system = A.build_prompt(prepared, evidence, gen.small)
+        options = assistant.generation_options(evidence, system)
+        t = time.perf_counter()
+        list(gen.stream(prompt, **options))
+        ours.append(time.perf_counter() - t)
+        ids = gen.tokenizer(prompt, return_tensors="pt")
+        t = time.perf_counter()
+        with torch.inference_mode():
+            gen.model.generate(**ids, max_new_tokens=cfg.max_new_tokens, do_sample=False)
+        plain.append(time.perf_counter() - t)
+    print(f"{len(cases)} questions ({len(ours)} answered, the others refused), warm")
+    print(f"pipeline  first token: {pct(first)}")
+    print(f"pipeline  full answer: {pct(total)}")
+    print(f"generation only, ours (restricted vocabulary, {cfg.max_new_tokens} tokens max): {pct(ours)}")
+    print(f"generation only, plain transformers generate (same prompt, same bound):  {pct(plain)}")
+    t = time.perf_counter()
+    out = subprocess.run([str(ROOT / ".venv/bin/qa"), "ask", cases[0].question, "--json"]
+                         + (["--index", str(args.index)] if args.index else []), capture_output=True, text=True)
+    start = time.perf_counter() - t
+    ok = out.returncode == 0 and json.loads(out.stdout)["answer"]
+    print(f"warm start of `qa ask` (new process to printed answer): {start:.1f} s{'' if ok else ' (FAILED: ' + out.stderr[-200:] + ')'}")
+
+
+if __name__ == "__main__":
+    main()
