@@ -41,6 +41,7 @@ class Config:
     top_k: int = 5  # passages returned by search
     candidates: int = 100  # candidates taken from each retriever before fusion
     dense_weight: float = 0.5  # weight of the dense score in the fused score (the rest is BM25)
+    dense_weight_foreign: float = 0.2  # the same for a query in a language the embedder was not trained on
     hnsw_above: int = 50_000  # exact FAISS search up to this many chunks, HNSW (approximate, ~1 ms) above
     hnsw_ef_search: int = 128  # HNSW search breadth (recall vs speed)
     rerank: bool = True  # rerank the first passages by the local language model's likelihood of the question
@@ -56,7 +57,7 @@ class Config:
     evidence_passages: int = 3  # passages whose sentences may be quoted
     answer_max_words: int = 60  # hard bound on the answer's length
     support_threshold: float = 0.5  # share of a sentence's key terms its cited passage must contain
-    answerable_threshold: float = -0.35  # evidence score under which the answer is "not in the documents"
+    answerable_threshold: float = -0.15  # evidence score under which the answer is "not in the documents"
     max_question_chars: int = 2000  # longer questions are refused with a clear message
     max_history_turns: int = 20  # older turns are ignored
 

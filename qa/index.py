@@ -179,7 +179,7 @@ def _settings(cfg: Config, model_id: str, dim: int) -> dict:
     return {
         "embedder": {"model": model_id, "dim": dim, "embed_title": cfg.embed_title},
         "chunking": {"max_words": cfg.chunk_max_words, "overlap_words": cfg.chunk_overlap_words, "min_words": cfg.chunk_min_words},
-        "tokenizer": "snowball+fold-v1",
+        "tokenizer": "snowball+fold-v2",
     }
 
 

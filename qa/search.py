@@ -40,9 +40,10 @@ class Query:
 class Searcher:
     """search(query, k) over one loaded Index."""
 
-    def __init__(self, index: Index, embedder: Embedder, dense_weight: float = 0.5, candidates: int = 100) -> None:
+    def __init__(self, index: Index, embedder: Embedder, dense_weight: float = 0.5, candidates: int = 100,
+                 dense_weight_foreign: float = 0.2) -> None:
         self.index, self.embedder = index, embedder
-        self.dense_weight, self.candidates = dense_weight, candidates
+        self.dense_weight, self.candidates, self.dense_weight_foreign = dense_weight, candidates, dense_weight_foreign
 
     def query(self, text: str, lang: Lang | None = None) -> Query:
         lang = lang or detect_language(text)
@@ -74,7 +75,7 @@ class Searcher:
         np.maximum.at(best_cos, owner, s_cos)
         best_kw = np.zeros(len(ids), np.float32)
         np.maximum.at(best_kw, owner, sent_kw[rows])
-        w = self.dense_weight
+        w = self.dense_weight if q.lang in self.embedder.languages or not self.embedder.languages else self.dense_weight_foreign
         fused = w * (_z(cos) + _z(best_cos)) / 2 + (1 - w) * (0.7 * _z(keyword[ids]) + 0.3 * _z(best_kw))
         order = np.argsort(-fused, kind="stable")[:k]
         passages = []

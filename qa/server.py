@@ -104,7 +104,10 @@ class FeedbackStore:
                     raise OSError(28, "short write")
                 os.fsync(fd)
             except OSError:
-                os.ftruncate(fd, size)  # take back a partial line (disk full)
+                try:
+                    os.ftruncate(fd, size)  # take back a partial line (disk full)
+                except OSError:
+                    pass
                 raise
             finally:
                 os.close(fd)

@@ -66,7 +66,7 @@ class Assistant:
                     raise
                 self.index_error = str(exc)  # keep serving the index already in memory
                 return self._searcher
-            self._searcher = Searcher(index, self.embedder, self.cfg.dense_weight, self.cfg.candidates)
+            self._searcher = Searcher(index, self.embedder, self.cfg.dense_weight, self.cfg.candidates, self.cfg.dense_weight_foreign)
             self.index_error = None
             return self._searcher
 
@@ -92,10 +92,10 @@ class Assistant:
         searcher = self.searcher()
         return self._retrieve(searcher, searcher.query(query, lang), k or self.cfg.top_k, rerank)
 
-    def _retrieve(self, searcher: Searcher, q: Query, k: int, rerank: bool | None) -> list[Passage]:
+    def _retrieve(self, searcher: Searcher, q: Query, k: int, rerank: bool | None, rerank_text: str | None = None) -> list[Passage]:
         passages = searcher.search_query(q, max(k, self.cfg.rerank_depth))
         if (self.use_rerank if rerank is None else rerank) and len(passages) > 1:
-            passages = self.rerank(q.text, passages)
+            passages = self.rerank(rerank_text or q.text, passages)
         return passages[:k]
 
     def rerank(self, query: str, passages: list[Passage]) -> list[Passage]:
@@ -130,15 +130,16 @@ class Assistant:
         index = searcher.index
         target = self.documents_language(index, prepared.lang)
         if target != prepared.lang:
-            core, _, context = prepared.query.partition(" (")  # a rewritten follow-up: "question (previous question)"
-            parts = [self.translate(core, prepared.lang, target)] + ([self.translate(context.rstrip(")"), prepared.lang, target)] if context else [])
-            prepared.query = parts[0] + (f" ({parts[1]})" if context else "")
+            prepared.focus = self.translate(prepared.focus, prepared.lang, target)
+            if prepared.context:
+                prepared.context = self.translate(prepared.context, prepared.lang, target)
             prepared.search_lang = target
         q = searcher.query(prepared.query, prepared.search_lang)
-        passages = self._retrieve(searcher, q, cfg.top_k, None)
+        focus = searcher.query(prepared.focus, prepared.search_lang) if prepared.context else q
+        passages = self._retrieve(searcher, q, cfg.top_k, None, rerank_text=prepared.focus)
         top = passages[: cfg.evidence_passages]
         spans = [[tuple(int(v) for v in x) for x in index.chunk_sentences(p.row)] for p in top]
-        sims = [(index.sentence_embeddings[index.first_sentence[p.row] : index.first_sentence[p.row + 1]] @ q.vector).tolist() for p in top]
+        sims = [(index.sentence_embeddings[index.first_sentence[p.row] : index.first_sentence[p.row + 1]] @ focus.vector).tolist() for p in top]
         chosen = A.select_sentences(prepared, top, spans, sims, index.idf)
         features = A.evidence_features(prepared, chosen, top, index.idf) if chosen else {}
         evidence = A.Evidence(top, chosen, A.evidence_score(features) if chosen else float("-inf"))

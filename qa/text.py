@@ -9,7 +9,7 @@ from typing import Literal
 
 import pysbd
 import Stemmer
-from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_FRENCH
+from bm25s.stopwords import STOPWORDS_EN_PLUS, STOPWORDS_FRENCH
 
 Lang = Literal["en", "fr"]
 LANGS: tuple[Lang, ...] = ("en", "fr")
@@ -25,9 +25,11 @@ def fold(text: str) -> str:
     return text.replace("œ", "oe").replace("æ", "ae")
 
 
-_STOP = {
-    "en": frozenset(fold(w) for w in STOPWORDS_EN) | {"s", "t"},
-    "fr": frozenset(fold(w) for w in STOPWORDS_FRENCH) | {"a", "d", "l", "c", "qu", "n", "s", "j", "m", "y", "t"},
+_STOP = {  # function words and question words: they say how something is asked, not what
+    "en": frozenset(fold(w) for w in STOPWORDS_EN_PLUS) | {"s", "t", "whose", "could", "would", "may", "might", "also"},
+    "fr": frozenset(fold(w) for w in STOPWORDS_FRENCH)
+    | {"a", "d", "l", "c", "qu", "n", "s", "j", "m", "y", "t", "quel", "quelle", "quels", "quelles", "quoi", "ou", "quand",
+       "comment", "pourquoi", "combien", "lequel", "laquelle", "lesquels", "lesquelles", "dont"},
 }
 # Words that tell the languages apart best (frequent in one, rare in the other).
 _MARKERS = {

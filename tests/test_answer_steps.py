@@ -51,11 +51,13 @@ def test_control_characters_are_removed_and_history_is_bounded():
 def test_follow_up_is_rewritten_with_the_conversation():
     history = [{"role": "user", "content": "Tell me about the workforce of the optics sector in Provence."},
                {"role": "assistant", "content": "A defining feature is the close collaboration with OPTITEC [1]."}]
-    q = A.rewrite("and how many of them are engineers?", history, "en")
-    assert q.startswith("How many of them are engineers? (Tell me about the workforce of the optics sector in Provence")
-    assert "OPTITEC" in q
-    assert A.rewrite("What is the OPTITEC cluster and who founded it in Provence?", history, "en").startswith("What is")
-    assert A.rewrite("and how many of them are engineers?", [], "en") == "and how many of them are engineers?"
+    focus, context = A.rewrite("and how many of them are engineers?", history, "en")
+    assert focus == "How many of them are engineers?"
+    assert context.startswith("Tell me about the workforce of the optics sector in Provence") and "OPTITEC" in context
+    prepared = A.preprocess("and how many of them are engineers?", history)
+    assert prepared.query == f"{focus} ({context})"
+    assert A.rewrite("What do the OPTITEC cluster and the Opti’Pass program do for companies in Provence?", history, "en")[1] == ""
+    assert A.rewrite("and how many of them are engineers?", [], "en") == ("and how many of them are engineers?", "")
 
 
 def test_translation_keeps_names_and_numbers():

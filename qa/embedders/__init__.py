@@ -16,6 +16,7 @@ class Embedder:
 
     model_id: str = ""  # vectors from two embedders are comparable only when this is equal
     dim: int = 0
+    languages: tuple[str, ...] = ()  # languages the model was trained on (others get a lower weight in search)
 
     def encode(self, texts: list[str], batch_size: int = 8, progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Return an (n, dim) float32 array of unit vectors; progress(k) is called as k more texts are done."""

@@ -57,6 +57,7 @@ def export(model_dir: Path, target: Path) -> None:
 class OnnxEmbedder(Embedder):
     model_id = MINILM_ID
     dim = 384
+    languages = ("en",)
 
     def __init__(self, cache_dir: Path | str | None = None, threads: int | None = None, **_: object) -> None:
         import onnxruntime as ort

@@ -12,6 +12,7 @@ from . import MINILM_ID, Embedder, bundled_minilm_path
 class SentenceTransformerEmbedder(Embedder):
     model_id = MINILM_ID
     dim = 384
+    languages = ("en",)
 
     def __init__(self, **_: object) -> None:
         from sentence_transformers import SentenceTransformer

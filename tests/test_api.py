@@ -1,0 +1,175 @@
+"""The HTTP API through a real client against a running server: answers, streaming, bad input, origins, limits."""
+
+import errno
+import json
+import os
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from qa.config import Config
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(cfg, assistant):
+    """Start the app (API + widget + Gradio chat) with uvicorn in a thread; return its base URL and server."""
+    import uvicorn
+
+    from app import build_app
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(build_app(cfg, assistant), host="127.0.0.1", port=port, log_level="error"))
+    threading.Thread(target=server.run, daemon=True).start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            if httpx.get(url + "/api/health", timeout=5).status_code == 200:
+                return url, server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the server did not start")
+
+
+@pytest.fixture(scope="module")
+def api(assistant, seed_index, tmp_path_factory):
+    cfg = Config.load(index_dir=seed_index, data_dir=tmp_path_factory.mktemp("data"), allowed_origins=["http://cluster.example"],
+                      rate_limit_per_minute=1000)
+    url, server = serve(cfg, assistant)
+    yield url, cfg
+    server.should_exit = True
+
+
+def test_health_reports_readiness(api):
+    r = httpx.get(api[0] + "/api/health")
+    assert r.status_code == 200 and r.json()["index_loaded"] and r.json()["model_loaded"] and r.json()["status"] == "ok"
+
+
+def test_ask_returns_the_cli_json(api):
+    r = httpx.post(api[0] + "/api/ask", json={"question": "What share of the workforce are engineers?"}, timeout=60)
+    assert r.status_code == 200
+    a = r.json()
+    assert set(a) >= {"question", "answer", "refused", "citations", "timings"} and "80%" in a["answer"]
+    assert set(a["citations"][0]) >= {"n", "source", "chunk_id", "start", "end", "text"}
+
+
+def test_ask_with_history(api):
+    history = [{"role": "user", "content": "Which competitiveness cluster supports optics in Provence?"},
+               {"role": "assistant", "content": "A major force behind this synergy is the OPTITEC competitiveness cluster [1]."}]
+    r = httpx.post(api[0] + "/api/ask", json={"question": "And what is its flagship initiative?", "history": history}, timeout=60)
+    assert r.status_code == 200 and "Opti’Pass" in r.json()["answer"]
+
+
+def test_stream_sends_sources_tokens_and_answer(api):
+    events = []
+    with httpx.stream("POST", api[0] + "/api/ask/stream", json={"question": "Which cluster fosters collaboration?"}, timeout=60) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                events.append(line[7:])
+            elif line.startswith("data: ") and events[-1] == "answer":
+                answer = json.loads(line[6:])
+    assert events[0] == "sources" and events[-1] == "answer" and "token" in events
+    assert "OPTITEC" in answer["answer"]
+
+
+@pytest.mark.parametrize("body,status,message", [
+    (b"{not json", 400, "JSON"),
+    (b"[1, 2]", 400, "JSON object"),
+    (b'{"question": 3}', 400, "string"),
+    (b'{"question": "   "}', 400, "empty"),
+    (b'{"question": "ok?", "history": "x"}', 400, "history"),
+    (b'{"question": "ok?", "history": [{"role": "root", "content": "x"}]}', 400, "role"),
+    (b'{"question": "\xff\xfe bad utf8"}', 400, "UTF-8"),
+    (json.dumps({"question": "q" * 100_000}).encode(), 413, "larger"),
+    (json.dumps({"question": "q", "history": [{"role": "user", "content": "x" * 500}] * 500}).encode(), 413, "larger"),
+])
+def test_bad_input_gets_a_clear_4xx(api, body, status, message):
+    r = httpx.post(api[0] + "/api/ask", content=body, headers={"content-type": "application/json"}, timeout=30)
+    assert r.status_code == status and message in r.json()["error"]
+
+
+def test_html_in_a_question_is_returned_as_text(api):
+    r = httpx.post(api[0] + "/api/ask", json={"question": "<script>alert(1)</script> What share are engineers?"}, timeout=60)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
+
+
+def test_origins_outside_the_allowlist_are_refused(api):
+    url = api[0] + "/api/ask"
+    ok = httpx.post(url, json={"question": "What is OPTITEC?"}, headers={"Origin": "http://cluster.example"}, timeout=60)
+    assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == "http://cluster.example"
+    bad = httpx.post(url, json={"question": "What is OPTITEC?"}, headers={"Origin": "http://evil.example"}, timeout=60)
+    assert bad.status_code == 403 and "access-control-allow-origin" not in bad.headers
+    pre = httpx.options(url, headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
+    assert pre.status_code == 403 and "access-control-allow-origin" not in pre.headers
+
+
+def test_widget_framing_is_limited_to_the_allowlist_and_headers_are_everywhere(api):
+    w = httpx.get(api[0] + "/widget")
+    assert w.status_code == 200 and "frame-ancestors 'self' http://cluster.example" in w.headers["content-security-policy"]
+    for path in ["/", "/api/health", "/widget.js", "/widget-app.js"]:
+        r = httpx.get(api[0] + path)
+        assert r.headers["x-content-type-options"] == "nosniff", path
+        assert "frame-ancestors" in r.headers["content-security-policy"], path
+    assert "frame-ancestors 'self'" == httpx.get(api[0] + "/").headers["content-security-policy"]
+
+
+def test_no_file_outside_what_the_app_serves(api):
+    for path in ["/widget.js/../../config.py", "/../pyproject.toml", "/static/../../app.py", "/file=/etc/passwd", "/gradio_api/file=/etc/passwd"]:
+        r = httpx.get(api[0] + path)
+        assert "root:" not in r.text and "[project]" not in r.text and "def build_app" not in r.text, path
+
+
+def test_feedback_is_stored_whole(api):
+    record = {"rating": "up", "question": "What?", "answer": "80% [1]", "citations": [{"n": 1, "source": "s"}]}
+    assert httpx.post(api[0] + "/api/feedback", json=record).json() == {"saved": True}
+    assert httpx.post(api[0] + "/api/feedback", json={**record, "rating": "meh"}).status_code == 400
+    lines = (api[1].data_dir / "feedback.jsonl").read_text().splitlines()
+    assert json.loads(lines[-1])["rating"] == "up" and json.loads(lines[-1])["question"] == "What?"
+
+
+def test_feedback_on_a_full_disk_is_a_clear_error_and_no_half_record(tmp_path, monkeypatch):
+    from qa.server import FeedbackStore
+
+    store = FeedbackStore(tmp_path)
+    store.add({"rating": "up", "question": "a", "answer": "b"})
+    before = (tmp_path / "feedback.jsonl").read_bytes()
+    real_write = os.write
+
+    def half_then_full(fd, data):
+        real_write(fd, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", half_then_full)
+    with pytest.raises(OSError):
+        store.add({"rating": "down", "question": "c", "answer": "d"})
+    monkeypatch.undo()
+    assert (tmp_path / "feedback.jsonl").read_bytes() == before
+
+
+def test_rate_limit_and_busy_queue(assistant, seed_index, tmp_path):
+    cfg = Config.load(index_dir=seed_index, data_dir=tmp_path, rate_limit_per_minute=3, max_queue=0)
+    url, server = serve(cfg, assistant)
+    try:
+        codes = [httpx.post(url + "/api/feedback", json={"rating": "up", "question": "q", "answer": "a"}).status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+    finally:
+        server.should_exit = True
+    cfg = Config.load(index_dir=seed_index, data_dir=tmp_path, rate_limit_per_minute=100, max_queue=0)
+    url, server = serve(cfg, assistant)
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            codes = list(pool.map(lambda _: httpx.post(url + "/api/ask", json={"question": "What is OPTITEC?"}, timeout=120).status_code, range(4)))
+        assert 200 in codes and 503 in codes and set(codes) <= {200, 503}
+    finally:
+        server.should_exit = True
