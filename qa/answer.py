@@ -1,24 +1,20 @@
-"""Answers with citations: prompt from the best evidence, generate, then verify every sentence against its source.
+"""Answers with citations: the pure steps around the model call (as in transformers pipelines).
 
-The steps are kept apart as in transformers pipelines: preprocess() and postprocess() are pure and fast,
-_forward() is the only model call. stream() runs them and reports events as they happen.
+preprocess() (validation, follow-up rewriting), select_sentences() and evidence_score() (the evidence and whether it
+answers), build_prompt(), then postprocess() (locate, quote, verify, cite) run in milliseconds without a model;
+service.Assistant.stream() runs them around the generator and reports events as they happen.
 """
 
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import asdict, dataclass, field
-from typing import Iterator, Literal
 
 from .config import Config
 from .errors import InputError
 from .search import Passage
 from .text import Lang, content_words, detect_language, sentence_spans, tokenize
 from .verify import best_quote, find, parse_claims, support
-
-Role = Literal["user", "assistant"]
-
 
 @dataclass
 class Citation:

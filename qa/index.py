@@ -2,9 +2,9 @@
 
 On disk, index_dir holds numbered generations and a CURRENT file naming the complete one:
 
-    index/CURRENT            "gen-000004"  (replaced atomically once a generation is complete)
-    index/gen-000004/        manifest.json, chunks.jsonl, embeddings.npy, bm25/, dense.faiss (HNSW only),
-                             sentences.npy, sentence_embeddings.npy, sentence_bm25/
+    index/CURRENT            "gen-000004-9f2c01ab"  (replaced atomically once a generation is complete)
+    index/gen-000004-9f2c01ab/  manifest.json, chunks.jsonl, embeddings.npy, bm25/, dense.faiss (HNSW only),
+                                sentences.npy, sentence_embeddings.npy, sentence_bm25/
 
 A build writes a new generation beside the old one and switches CURRENT last, so an interrupted
 build (even kill -9) leaves the previous index in use.
@@ -18,6 +18,7 @@ import fcntl
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -277,9 +278,8 @@ def _write(
     import bm25s
     import faiss
 
-    gens = sorted(p.name for p in index_dir.glob("gen-*") if p.is_dir() and p.name[4:].isdigit())
-    number = int(gens[-1][4:]) + 1 if gens else 1
-    name = f"gen-{number:06d}"
+    numbers = [int(p.name.split("-")[1]) for p in index_dir.glob("gen-*") if p.is_dir() and p.name.split("-")[1].isdigit()]
+    name = f"gen-{max(numbers, default=0) + 1:06d}-{secrets.token_hex(4)}"  # unique even if the folder was wiped
     tmp = index_dir / f".{name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

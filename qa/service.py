@@ -13,7 +13,7 @@ import numpy as np
 from . import answer as A
 from . import embedders, generators
 from .config import Config
-from .errors import IndexMissingError, QAError
+from .errors import QAError
 from .index import Index, current_generation
 from .search import Passage, Query, Searcher
 
@@ -57,7 +57,10 @@ class Assistant:
         with self._lock:
             index_dir = Path(self.cfg.index_dir)
             newest = current_generation(index_dir)
-            if self._searcher is not None and (newest is None or self._searcher.index.generation == newest):
+            if self._searcher is not None and newest is None:
+                self.index_error = f"The index in {index_dir} has disappeared; serving the copy in memory until `qa index` rebuilds it."
+                return self._searcher
+            if self._searcher is not None and self._searcher.index.generation == newest:
                 return self._searcher
             try:
                 index = Index.load(index_dir, model_id=embedders.spec(self.cfg.embedder).model_id)

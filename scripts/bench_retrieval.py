@@ -9,7 +9,6 @@ question's source that contains a gold answer (case- and accent-insensitive).
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 import warnings

@@ -173,3 +173,17 @@ def test_rate_limit_and_busy_queue(assistant, seed_index, tmp_path):
         assert 200 in codes and 503 in codes and set(codes) <= {200, 503}
     finally:
         server.should_exit = True
+
+
+def test_short_load_test_loses_nothing(seed_index):
+    """The load-test script, short form: 6 clients, 12 requests, against a real app process."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    out = subprocess.run([sys.executable, str(ROOT / "scripts/load_test.py"), "--clients", "6", "--requests", "12",
+                          "--index", str(seed_index), "--max-seconds", "600"], capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["answered"] == 12 and r["errors"] == 0 and r["lost"] == 0

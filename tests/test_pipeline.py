@@ -83,5 +83,5 @@ def test_seed_evaluation_quality_gate(assistant):
     assert m["retrieval_hit@5"] >= 0.95
     assert m["answer_accuracy"] >= 0.85
     assert m["citation_recall"] >= 0.95
-    assert m["refusal_accuracy"] >= 0.8
+    assert m["refusal_accuracy"] >= 0.7
     assert m["false_refusal_rate"] <= 0.1
