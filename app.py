@@ -18,11 +18,11 @@ from qa.server import Busy, create_api
 from qa.service import Assistant
 
 TEXT = gr.I18n(
-    en={"title": "Optics & Photonics in Provence: cited answers", "placeholder": "Ask a question about the documents…",
-        "sources": "Sources", "clear": "Clear conversation", "examples": "Examples", "send": "Ask",
+    en={"title": "## Optics & Photonics in Provence: cited answers", "placeholder": "Ask a question about the documents…",
+        "sources": "### Sources", "clear": "Clear conversation", "examples": "Examples", "send": "Ask",
         "intro": "Answers quote the indexed documents; every marker [n] points at the passage below."},
-    fr={"title": "Optique & photonique en Provence : réponses sourcées", "placeholder": "Posez une question sur les documents…",
-        "sources": "Sources", "clear": "Effacer la conversation", "examples": "Exemples", "send": "Demander",
+    fr={"title": "## Optique & photonique en Provence : réponses sourcées", "placeholder": "Posez une question sur les documents…",
+        "sources": "### Sources", "clear": "Effacer la conversation", "examples": "Exemples", "send": "Demander",
         "intro": "Les réponses citent les documents indexés ; chaque renvoi [n] désigne le passage ci-dessous."},
 )
 MESSAGES = {

@@ -230,6 +230,7 @@ def evidence_features(prepared: Prepared, evidence_sentences: list[Sentence], pa
         "unknown_terms": len(unknown),
         "query_terms": len(wanted),
         "type_ok": (not needs_number) or has_number,
+        "needs_number": needs_number,
     }
 
 
