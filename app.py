@@ -34,7 +34,7 @@ MESSAGES = {
 EXAMPLES = [
     "What share of the workforce are engineers?",
     "Which competitiveness cluster supports optics in Provence?",
-    "Quel est le programme phare d'OPTITEC ?",
+    "Quelle part des effectifs est constituée d'ingénieurs ?",
     "Quelles grandes entreprises sont présentes dans l'industrie optique ?",
 ]
 CSS = """

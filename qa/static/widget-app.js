@@ -196,6 +196,7 @@
 
   // Text with **bold** and markers [n]; a marker with a citation becomes a link to it.
   function appendRich(parent, text, cited, id) {
+    text = text.replace(/ (?=\[\d{1,3}\])/g, "\u00a0"); // a marker never starts a line on its own
     var re = /\*\*([^*\n]+?)\*\*|\[(\d{1,3})\]/g;
     var last = 0;
     var m;

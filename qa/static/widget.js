@@ -166,7 +166,7 @@
 
   function createFrame() {
     frame = el("iframe", { src: frameUrl(), title: t.frame, referrerpolicy: "strict-origin-when-cross-origin",
-                           sandbox: "allow-scripts allow-same-origin allow-forms allow-popups allow-popups-to-escape-sandbox" });
+                           sandbox: "allow-scripts allow-same-origin allow-forms" });
     frame.addEventListener("load", function () {
       // The chat page says "ready" as soon as its script runs, before its load event. A page that loaded without
       // saying so is the browser's error page: this site is not allowed to frame the chat (frame-ancestors).
