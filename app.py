@@ -63,13 +63,12 @@ def sources_html(citations: list[dict]) -> str:
 
 def shown(answer: str) -> str:
     """The answer as the chat shows it: escaped, markers linked to their source."""
-    safe = html.escape(answer, quote=False).replace("&lt;", "\\<")
-    return re.sub(r"\[(\d+)\]", r"[[\1]](#src-\1)", safe)
+    return re.sub(r"\[(\d+)\]", r"[[\1]](#src-\1)", html.escape(answer, quote=False))
 
 
 def plain(message: str) -> str:
     """A chat message back to plain text for the conversation history."""
-    return re.sub(r"\[\[(\d+)\]\]\(#src-\d+\)", r"[\1]", str(message)).replace("\\<", "<")
+    return html.unescape(re.sub(r"\[\[(\d+)\]\]\(#src-\d+\)", r"[\1]", str(message)))
 
 
 def build_ui(cfg: Config, assistant: Assistant, gate, feedback) -> gr.Blocks:
