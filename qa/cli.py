@@ -138,14 +138,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def _question(text: str, cfg: Config) -> str:
-    from .errors import InputError
+    from .answer import validate
 
-    text = text.strip()
-    if not text:
-        raise InputError("The question is empty.")
-    if len(text) > cfg.max_question_chars:
-        raise InputError(f"The question is too long ({len(text)} characters; at most {cfg.max_question_chars}).")
-    return text
+    return validate(text, None, cfg)[0]
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
