@@ -148,9 +148,20 @@ def build_app(cfg: Config | None = None, assistant: Assistant | None = None):
     return gr.mount_gradio_app(api, ui, path="/", css=CSS, i18n=TEXT, footer_links=[])
 
 
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """glibc gives each thread its own malloc arena; with a thread pool serving requests, memory then creeps up."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # -8 is M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to tune
+
+
 def main() -> None:
     import uvicorn
 
+    limit_malloc_arenas()
     cfg = Config.load()
     print(f"qa: serving on http://{cfg.host}:{cfg.port} (chat on /, API on /api/, widget on /widget.js)", flush=True)
     uvicorn.run(build_app(cfg), host=cfg.host, port=cfg.port, log_level="warning")

@@ -17,7 +17,9 @@ from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
+from .answer import validate
 from .config import Config
 from .errors import InputError, QAError
 from .service import Assistant
@@ -190,6 +192,13 @@ def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) ->
             raise InputError('The request body must be a JSON object like {"question": "..."}.')
         return data
 
+    async def read_question(request: Request) -> tuple[object, object]:
+        """The request's question and history, checked (InputError otherwise); the pipeline normalises them again."""
+        data = await read_json(request)
+        question, history = data.get("question"), data.get("history")
+        validate(question, history, cfg)
+        return question, history
+
     def client_id(request: Request) -> str:
         return request.client.host if request.client else "unknown"
 
@@ -218,11 +227,7 @@ def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) ->
         if (r := limited(request)) or (r := not_ready()):
             return r
         try:
-            data = await read_json(request)
-            question, history = data.get("question"), data.get("history")
-            A_validate(question, history)
-            from starlette.concurrency import run_in_threadpool
-
+            question, history = await read_question(request)
             answer = await run_in_threadpool(_ask_locked, gate, assistant, question, history)
         except Busy as exc:
             return JSONResponse({"error": str(exc)}, status_code=503, headers={"Retry-After": "5"})
@@ -237,9 +242,7 @@ def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) ->
         if (r := limited(request)) or (r := not_ready()):
             return r
         try:
-            data = await read_json(request)
-            question, history = data.get("question"), data.get("history")
-            A_validate(question, history)
+            question, history = await read_question(request)
         except InputError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return StreamingResponse(_sse(gate, assistant, question, history), media_type="text/event-stream",
@@ -274,11 +277,6 @@ def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) ->
             "Cache-Control": "no-cache",
             "Content-Security-Policy": f"default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors {embedders}",
         })
-
-    def A_validate(question, history) -> None:
-        from .answer import validate
-
-        validate(question, history, cfg)
 
     return app
 

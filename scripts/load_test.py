@@ -85,6 +85,7 @@ def run(url: str, clients: int, requests: int, max_seconds: float, pid: int | No
     counter = {"next": 0}
     done, errors, busy = [], [], [0]
     memory = [rss_mb(pid)]
+    by_progress: dict[int, float | None] = {}  # RSS when 10%, 20%, ... of the requests were answered
     t_end = time.time() + max_seconds
 
     def worker(i: int) -> None:
@@ -120,6 +121,7 @@ def run(url: str, clients: int, requests: int, max_seconds: float, pid: int | No
     while any(t.is_alive() for t in threads):
         time.sleep(2)
         memory.append(rss_mb(pid))
+        by_progress.setdefault(10 * (10 * len(done) // requests), memory[-1])
     wall = time.perf_counter() - t0
     lost = requests - len(done) - len(errors)  # never answered, not even with an error
     lat = sorted(done)
@@ -129,7 +131,8 @@ def run(url: str, clients: int, requests: int, max_seconds: float, pid: int | No
             "latency_p50_s": round(statistics.median(lat), 2) if lat else None,
             "latency_p95_s": round(lat[int(0.95 * len(lat)) - 1], 2) if lat else None,
             "rss_mb_start": round(mem[0], 1) if mem else None, "rss_mb_end": round(mem[-1], 1) if mem else None,
-            "rss_mb_max": round(max(mem), 1) if mem else None}
+            "rss_mb_max": round(max(mem), 1) if mem else None,
+            "rss_mb_by_percent_done": {k: round(v, 1) for k, v in sorted(by_progress.items()) if v}}
 
 
 def main() -> None:
