@@ -42,6 +42,9 @@ class Searcher:
 
     def __init__(self, index: Index, embedder: Embedder, dense_weight: float = 0.5, candidates: int = 100,
                  dense_weight_foreign: float = 0.2) -> None:
+        import faiss
+
+        faiss.omp_set_num_threads(1)  # one query at a time: threads cost more to wake than the search itself
         self.index, self.embedder = index, embedder
         self.dense_weight, self.candidates, self.dense_weight_foreign = dense_weight, candidates, dense_weight_foreign
 

@@ -70,6 +70,7 @@ class OnnxEmbedder(Embedder):
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
         options.log_severity_level = 3
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads must not steal FAISS's cores
         for attempt in (1, 2):  # a missing or corrupt cache is exported again once
             try:
                 if not (folder / "model.onnx").is_file():
