@@ -13,7 +13,6 @@ run: $(STAMP)
 	$(BIN)/python app.py
 
 test: $(STAMP)
-	$(BIN)/python -m playwright --version >/dev/null 2>&1 || true
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 install: $(STAMP)
