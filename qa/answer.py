@@ -221,11 +221,9 @@ def evidence_features(prepared: Prepared, evidence_sentences: list[Sentence], pa
     needs_number = bool(_NEEDS_NUMBER.search(prepared.focus))
     numbers_in_query = set(re.findall(r"\d+", prepared.focus))
     has_number = any(n not in numbers_in_query for n in re.findall(r"\d+", text)) or bool(_NUMERIC.search(re.sub(r"\d+", "", text)))
-    sentence_words = set(tokenize(text, prepared.search_lang))
     return {
         "sentence": best.score,
         "sentence_coverage": coverage(prepared.focus, text, prepared.search_lang, idf),
-        "sentence_terms": len(wanted & sentence_words) / max(1, len(wanted)),
         "passage_coverage": coverage(prepared.focus, p.title + "\n" + p.text, prepared.search_lang, idf),
         "unknown_terms": len(unknown),
         "query_terms": len(wanted),
