@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 from .config import Config
 from .errors import InputError
@@ -200,15 +201,41 @@ def window(passage: Passage, radius: int = 1) -> tuple[int, int]:
     return spans[lo][0], spans[hi - 1][1]
 
 
-_NEEDS_NUMBER = re.compile(
-    r"\b(how (many|much|long|old|far|big|large|tall|often)|what (percentage|proportion|share|number|amount|year|date)|when|"
-    r"combien|quel(le)?s? (pourcentage|proportion|part|nombre|montant|ann[ée]e|date)|quand|en quelle ann[ée]e)\b", re.IGNORECASE)
+# What kind of answer the question asks for (answer typing, as in classic QA): an amount of money, another number, or anything.
+_ASKS_MONEY = re.compile(
+    r"\b(prices?|costs?|fees?|salar(y|ies)|wages?|income|revenues?|turnover|budgets?|how much (does|did|do|will) "
+    r"\w+(\s\w+){0,4} (cost|pay|earn|charge|spend)|prix(?= (de|d'|du|des|moyen))|co[uû]te?n?t?|co[uû]ts|tarifs?|salaires?|"
+    r"revenus?|chiffre d'affaires|budgets?)\b", re.IGNORECASE)
+_ASKS_NUMBER = re.compile(
+    r"\b(how (many|much|long|old|far|big|large|tall|high|deep|wide|heavy|fast|often)|when|what (percentage|proportion|share|number|"
+    r"amount|year|date)|in what year|population|size|length|height|width|depth|weight|age|temperature|speed|distance|diameter|"
+    r"combien|quand|en quelle ann[ée]e|quel(le)?s? (pourcentage|proportion|part|nombre|montant|ann[ée]e|date)|"
+    r"taille|longueur|hauteur|largeur|profondeur|poids|(?<!moyen )[âa]ge|temp[ée]rature|vitesse|superficie|diam[èe]tre)\b", re.IGNORECASE)
 _NUMERIC = re.compile(r"\d|\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundreds?|"
                       r"thousands?|millions?|billions?|half|dozens?|once|twice|deux|trois|quatre|cinq|sept|huit|neuf|dix|onze|douze|"
                       r"vingt|trente|quarante|cinquante|cents?|mille|milliers|milliards?|millions?|moiti[ée]|"
                       r"january|february|march|april|may|june|july|august|september|october|november|december|"
                       r"janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[uû]t|septembre|octobre|novembre|d[ée]cembre|century|si[èe]cle)\b",
                       re.IGNORECASE)
+_MONEY = re.compile(r"[$€£¥]|\b(dollars?|euros?|pounds?|sterling|kron(e|er|or)|yen|yuan|francs?|cents?|centimes?|usd|eur|gbp|chf)\b",
+                    re.IGNORECASE)
+AnswerType = Literal["money", "number", "any"]
+
+
+def answer_type(question: str) -> AnswerType:
+    """The kind of answer a question asks for: money ("what is the revenue"), another number ("how many"), or anything."""
+    if _ASKS_MONEY.search(question):
+        return "money"
+    return "number" if _ASKS_NUMBER.search(question) else "any"
+
+
+def holds_type(text: str, kind: AnswerType, question: str = "") -> bool:
+    """Whether text can answer a question of that kind (a number the question does not already give; a currency for money)."""
+    if kind == "any":
+        return True
+    given = set(re.findall(r"\d+", question))
+    number = any(n not in given for n in re.findall(r"\d+", text)) or bool(_NUMERIC.search(re.sub(r"\d+", "", text)))
+    return number and (kind != "money" or bool(_MONEY.search(text)))
 
 
 def evidence_features(prepared: Prepared, evidence_sentences: list[Sentence], passages: list[Passage], idf: dict[str, float]) -> dict:
@@ -218,17 +245,15 @@ def evidence_features(prepared: Prepared, evidence_sentences: list[Sentence], pa
     text = p.text[best.start : best.end]
     wanted = set(tokenize(prepared.focus, prepared.search_lang))
     unknown = [t for t in wanted if t not in idf]  # query terms no indexed passage contains at all
-    needs_number = bool(_NEEDS_NUMBER.search(prepared.focus))
-    numbers_in_query = set(re.findall(r"\d+", prepared.focus))
-    has_number = any(n not in numbers_in_query for n in re.findall(r"\d+", text)) or bool(_NUMERIC.search(re.sub(r"\d+", "", text)))
+    kind = answer_type(prepared.focus)
     return {
         "sentence": best.score,
         "sentence_coverage": coverage(prepared.focus, text, prepared.search_lang, idf),
         "passage_coverage": coverage(prepared.focus, p.title + "\n" + p.text, prepared.search_lang, idf),
         "unknown_terms": len(unknown),
         "query_terms": len(wanted),
-        "type_ok": (not needs_number) or has_number,
-        "needs_number": needs_number,
+        "answer_type": kind,
+        "type_ok": holds_type(text, kind, prepared.focus),
     }
 
 

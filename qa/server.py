@@ -58,10 +58,26 @@ class Gate:
         with self._cond:
             self._busy = False
             self._cond.notify_all()
+        trim_memory()
 
     @property
     def waiting(self) -> int:
         return len(self._tickets)
+
+
+def trim_memory() -> None:
+    """Give the heap's free pages back to the system after each answer (glibc), so memory stays flat under load."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+try:
+    import ctypes
+
+    _LIBC = ctypes.CDLL("libc.so.6")
+    _LIBC.malloc_trim  # noqa: B018 (present on glibc only)
+except (OSError, AttributeError):
+    _LIBC = None
 
 
 class RateLimiter:
@@ -153,12 +169,22 @@ def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) ->
         host = request.headers.get("host", "")
         return origin in (f"http://{host}", f"https://{host}")
 
+    def origin_allowed(request: Request, origin: str) -> bool:
+        """A browser always names its origin on cross-site calls (Origin, Sec-Fetch-Site); only the allowlist passes."""
+        if origin:
+            return origin in allowed or same_origin(request, origin)
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return True
+        if request.headers.get("sec-fetch-site", "") in ("cross-site", "same-site"):
+            return False  # a browser on another site that withheld its origin
+        return cfg.allow_clients_without_origin
+
     @app.middleware("http")
     async def protect(request: Request, call_next):
         path = request.url.path
         origin = request.headers.get("origin", "").rstrip("/")
         is_api = path.startswith("/api/")
-        if is_api and origin and not same_origin(request, origin) and origin not in allowed:
+        if is_api and not origin_allowed(request, origin):
             response = JSONResponse({"error": "This origin is not allowed to use the API."}, status_code=403)
         elif is_api and request.method == "OPTIONS":
             response = Response(status_code=204)

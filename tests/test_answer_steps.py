@@ -152,3 +152,16 @@ def test_find_ignores_case_accents_and_spacing():
     assert find("abc", "zzz") is None
     a, b, overlap = best_quote("Engineers are 80 percent of the workforce", TEXT, "en")
     assert TEXT[a:b] == "Engineers make up 80% of the workforce." and overlap > 0.5
+
+
+def test_answer_type_needs_a_currency_for_money_and_a_number_for_quantities():
+    from qa.answer import answer_type, holds_type
+
+    assert answer_type("What is the average salary of an engineer?") == "money"
+    assert answer_type("Combien coûte l'inscription ?") == "money"
+    assert answer_type("What is the population of Marseille?") == "number"
+    assert answer_type("Quel chercheur a obtenu le prix Nobel ?") == "any"
+    assert not holds_type("Engineers make up 80% of the workforce.", "money")
+    assert holds_type("It required 200,000 Danish krone.", "money")
+    assert not holds_type("Aix-Marseille is the favoured region.", "number")
+    assert not holds_type("Patents filed in 2023.", "number", "How many patents in 2023?")  # the question's own number

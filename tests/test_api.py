@@ -114,6 +114,24 @@ def test_origins_outside_the_allowlist_are_refused(api):
     assert pre.status_code == 403 and "access-control-allow-origin" not in pre.headers
 
 
+def test_a_withheld_or_opaque_origin_does_not_bypass_the_allowlist(api, assistant, seed_index, tmp_path):
+    url, body = api[0] + "/api/ask", {"question": "What is OPTITEC?"}
+    cross = httpx.post(url, json=body, headers={"Sec-Fetch-Site": "cross-site"}, timeout=60)  # a browser hiding its origin
+    opaque = httpx.post(url, json=body, headers={"Origin": "null"}, timeout=60)  # a sandboxed frame or a data: page
+    assert cross.status_code == 403 and opaque.status_code == 403
+    assert httpx.post(url, json=body, timeout=60).status_code == 200  # curl and scripts, by default
+    strict = Config.load(index_dir=seed_index, data_dir=tmp_path, allowed_origins=["http://cluster.example"],
+                         allow_clients_without_origin=False)
+    strict_url, server = serve(strict, assistant)
+    try:
+        assert httpx.post(strict_url + "/api/ask", json=body, timeout=60).status_code == 403
+        assert httpx.post(strict_url + "/api/feedback", json={"rating": "up", "question": "q", "answer": "a"}).status_code == 403
+        ok = httpx.post(strict_url + "/api/ask", json=body, headers={"Origin": "http://cluster.example"}, timeout=60)
+        assert ok.status_code == 200
+    finally:
+        server.should_exit = True
+
+
 def test_widget_framing_is_limited_to_the_allowlist_and_headers_are_everywhere(api):
     w = httpx.get(api[0] + "/widget")
     assert w.status_code == 200 and "frame-ancestors 'self' http://cluster.example" in w.headers["content-security-policy"]

@@ -58,6 +58,25 @@ def test_corrupt_embedder_cache_is_rebuilt(tmp_path):
     assert abs(float((again.encode(["Engineers make up 80% of the workforce."]) @ v.T)[0, 0]) - 1) < 1e-5
 
 
+def test_corrupt_generator_cache_is_converted_again(tmp_path, seed_index, assistant):  # assistant: the cache exists
+    """A truncated Gemma cache: `qa ask` converts the GGUF again (about a minute) and answers."""
+    from qa.config import Config
+
+    real = Config().cache_dir
+    cache = tmp_path / "cache"
+    shutil.copytree(next(real.glob("minilm-onnx-*")), cache / "minilm-onnx-v1")
+    gemma = next(real.glob("gemma-3-270m-*"))
+    shutil.copytree(gemma, cache / gemma.name, ignore=shutil.ignore_patterns("model.safetensors"))
+    with open(gemma / "model.safetensors", "rb") as src:
+        (cache / gemma.name / "model.safetensors").write_bytes(src.read(1 << 20))  # cut after 1 MiB
+    env = {**os.environ, "QA_CACHE_DIR": str(cache)}
+    out = subprocess.run(QA + ["ask", "What share of the workforce are engineers?", "--index", str(seed_index), "--json"],
+                         env=env, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "80%" in json.loads(out.stdout)["answer"]
+    assert (cache / gemma.name / "model.safetensors").stat().st_size == (gemma / "model.safetensors").stat().st_size
+
+
 SITE = '''
 import socket, sys
 _real = socket.socket.connect
