@@ -14,7 +14,7 @@ import gradio as gr
 from qa.answer import validate
 from qa.config import Config
 from qa.errors import InputError, QAError
-from qa.server import Busy, create_api
+from qa.server import Busy, create_api, limit_malloc_arenas
 from qa.service import Assistant
 
 TEXT = gr.I18n(
@@ -146,16 +146,6 @@ def build_app(cfg: Config | None = None, assistant: Assistant | None = None):
     parts = api.state.qa
     ui = build_ui(cfg, assistant, parts["gate"], parts["feedback"])
     return gr.mount_gradio_app(api, ui, path="/", css=CSS, i18n=TEXT, footer_links=[])
-
-
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """glibc gives each thread its own malloc arena; with a thread pool serving requests, memory then creeps up."""
-    import ctypes
-
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # -8 is M_ARENA_MAX
-    except (OSError, AttributeError):
-        pass  # not glibc: nothing to tune
 
 
 def main() -> None:

@@ -205,7 +205,7 @@ def window(passage: Passage, radius: int = 1) -> tuple[int, int]:
 _ASKS_MONEY = re.compile(
     r"\b(prices?|costs?|fees?|salar(y|ies)|wages?|income|revenues?|turnover|budgets?|how much (does|did|do|will) "
     r"\w+(\s\w+){0,4} (cost|pay|earn|charge|spend)|prix(?= (de|d'|du|des|moyen))|co[uû]te?n?t?|co[uû]ts|tarifs?|salaires?|"
-    r"revenus?|chiffre d'affaires|budgets?)\b", re.IGNORECASE)
+    r"revenus?|chiffre d'affaires)\b", re.IGNORECASE)
 _ASKS_NUMBER = re.compile(
     r"\b(how (many|much|long|old|far|big|large|tall|high|deep|wide|heavy|fast|often)|when|what (percentage|proportion|share|number|"
     r"amount|year|date)|in what year|population|size|length|height|width|depth|weight|age|temperature|speed|distance|diameter|"

@@ -65,6 +65,12 @@ class Gate:
         return len(self._tickets)
 
 
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """glibc gives each thread its own malloc arena; with a thread pool serving requests, memory then creeps up."""
+    if _LIBC is not None:
+        _LIBC.mallopt(-8, arenas)  # -8 is M_ARENA_MAX
+
+
 def trim_memory() -> None:
     """Give the heap's free pages back to the system after each answer (glibc), so memory stays flat under load."""
     if _LIBC is not None:
@@ -197,7 +203,7 @@ def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) ->
         frame = embedders if path == "/widget" else "'self'"
         for k, v in security_headers(frame).items():
             response.headers.setdefault(k, v)
-        if is_api and origin and (origin in allowed or same_origin(request, origin)):
+        if is_api and origin and origin_allowed(request, origin):
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Vary"] = "Origin"
             response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
