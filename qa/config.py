@@ -66,6 +66,7 @@ class Config:
     port: int = 7860  # GRADIO_SERVER_PORT overrides
     allowed_origins: list[str] = field(default_factory=list)  # origins allowed to embed the widget; empty = same origin only
     allow_clients_without_origin: bool = True  # API calls with no Origin header from non-browser clients (curl, scripts)
+    trusted_hosts: list[str] = field(default_factory=list)  # Host names served (DNS-rebinding guard); empty = loopback names when bound to loopback, any otherwise
     rate_limit_per_minute: int = 30  # questions per client per minute on the API and the widget
     max_queue: int = 16  # questions waiting for the model beyond which clients get "busy, retry"
     max_request_bytes: int = 65_536  # larger API request bodies are refused

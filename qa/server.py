@@ -152,6 +152,24 @@ def security_headers(frame_ancestors: str) -> dict[str, str]:
     }
 
 
+LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+
+
+def host_name(host: str) -> str:
+    """The name in a Host header, without port or IPv6 brackets, lowercased."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]")[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def served_hosts(cfg: Config) -> set[str] | None:
+    """Host names the app answers to (None = any): a page on a rebound DNS name cannot reach a loopback-only app."""
+    if cfg.trusted_hosts:
+        return {host_name(h) for h in cfg.trusted_hosts} | LOOPBACK
+    return LOOPBACK if host_name(cfg.host) in LOOPBACK else None
+
+
 def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) -> FastAPI:
     """Add the API and widget routes (and their protections) to app (a new FastAPI app if None)."""
     app = app or FastAPI(title="qa", docs_url=None, redoc_url=None, openapi_url=None)
@@ -159,6 +177,7 @@ def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) ->
     limiter = RateLimiter(cfg.rate_limit_per_minute)
     feedback = FeedbackStore(cfg.data_dir)
     allowed = {o.rstrip("/") for o in cfg.allowed_origins}
+    hosts = served_hosts(cfg)
     embedders = " ".join(["'self'", *sorted(allowed)])
     state = {"loading_error": None}
     app.state.qa = {"gate": gate, "assistant": assistant, "feedback": feedback, "state": state}
@@ -190,7 +209,9 @@ def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) ->
         path = request.url.path
         origin = request.headers.get("origin", "").rstrip("/")
         is_api = path.startswith("/api/")
-        if is_api and not origin_allowed(request, origin):
+        if hosts is not None and host_name(request.headers.get("host", "")) not in hosts:
+            response = JSONResponse({"error": "This host name is not served here."}, status_code=400)
+        elif is_api and not origin_allowed(request, origin):
             response = JSONResponse({"error": "This origin is not allowed to use the API."}, status_code=403)
         elif is_api and request.method == "OPTIONS":
             response = Response(status_code=204)

@@ -132,6 +132,27 @@ def test_a_withheld_or_opaque_origin_does_not_bypass_the_allowlist(api, assistan
         server.should_exit = True
 
 
+def test_served_host_names_follow_the_bind_address_and_the_setting():
+    from qa.server import host_name, served_hosts
+
+    assert [host_name(h) for h in ("LocalHost:7860", "[::1]:80", "::1", "qa.example")] == ["localhost", "::1", "::1", "qa.example"]
+    assert served_hosts(Config(host="127.0.0.1")) == {"localhost", "127.0.0.1", "::1"}
+    assert served_hosts(Config(host="0.0.0.0")) is None  # a public bind: set trusted_hosts to pin the names
+    assert "qa.cluster.example" in served_hosts(Config(host="0.0.0.0", trusted_hosts=["qa.cluster.example:443"]))
+
+
+def test_a_rebound_dns_name_cannot_reach_a_loopback_app(api):
+    """DNS rebinding: a page on attacker.example whose name now resolves to 127.0.0.1 sends Host = Origin = its name."""
+    port = api[0].rsplit(":", 1)[1]
+    rebound = {"Host": f"attacker.example:{port}", "Origin": f"http://attacker.example:{port}"}
+    for path in ("/", "/widget", "/api/health"):
+        assert httpx.get(api[0] + path, headers=rebound).status_code == 400
+    r = httpx.post(api[0] + "/api/ask", json={"question": "What is OPTITEC?"}, headers=rebound, timeout=60)
+    assert r.status_code == 400 and "host" in r.json()["error"]
+    same = {"Host": f"localhost:{port}", "Origin": f"http://localhost:{port}"}
+    assert httpx.post(api[0] + "/api/ask", json={"question": "What is OPTITEC?"}, headers=same, timeout=60).status_code == 200
+
+
 def test_widget_framing_is_limited_to_the_allowlist_and_headers_are_everywhere(api):
     w = httpx.get(api[0] + "/widget")
     assert w.status_code == 200 and "frame-ancestors 'self' http://cluster.example" in w.headers["content-security-policy"]
