@@ -90,17 +90,16 @@ def build_ui(cfg: Config, assistant: Assistant, gate, feedback) -> gr.Blocks:
         chat.append({"role": "assistant", "content": "…"})
         draft = ""
         try:
-            with gate:
-                for event in assistant.stream(message, history):
-                    if event["type"] == "token":
-                        draft += event["text"]
-                        chat[-1] = {"role": "assistant", "content": html.escape(draft.strip() or "…") + " …"}
-                        yield chat, "", cites, gr.skip()
-                    elif event["type"] == "answer":
-                        answer = event["answer"].to_dict()
-                        chat[-1] = {"role": "assistant", "content": shown(answer["answer"])}
-                        cites = {**cites, str(len(chat) - 1): answer}
-                        yield chat, "", cites, sources_html(answer["citations"])
+            for event in gate.stream(lambda: assistant.stream(message, history)):
+                if event["type"] == "token":
+                    draft += event["text"]
+                    chat[-1] = {"role": "assistant", "content": html.escape(draft.strip() or "…") + " …"}
+                    yield chat, "", cites, gr.skip()
+                elif event["type"] == "answer":
+                    answer = event["answer"].to_dict()
+                    chat[-1] = {"role": "assistant", "content": shown(answer["answer"])}
+                    cites = {**cites, str(len(chat) - 1): answer}
+                    yield chat, "", cites, sources_html(answer["citations"])
         except Busy:
             chat[-1] = {"role": "assistant", "content": MESSAGES["busy"][lang]}
             yield chat, "", cites, ""

@@ -9,10 +9,12 @@ from __future__ import annotations
 import collections
 import json
 import os
+import queue
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
@@ -25,6 +27,7 @@ from .errors import InputError, QAError
 from .service import Assistant
 
 STATIC = Path(__file__).parent / "static"
+T = TypeVar("T")
 
 
 class Busy(QAError):
@@ -32,7 +35,11 @@ class Busy(QAError):
 
 
 class Gate:
-    """One question at a time on the model, the others wait in arrival order, at most max_queue of them."""
+    """One question at a time on the model, the others wait in arrival order, at most max_queue of them.
+
+    The work itself runs on one dedicated thread: torch keeps per-thread pools and caches, so a model driven from a
+    web server's many threads grows by hundreds of MB, and from one thread it stays flat.
+    """
 
     def __init__(self, max_queue: int) -> None:
         self.max_queue = max_queue
@@ -40,6 +47,45 @@ class Gate:
         self._tickets: collections.deque[int] = collections.deque()
         self._next = 0
         self._busy = False
+        self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-model")
+
+    def submit(self, fn: Callable[[], T]) -> Future[T]:
+        """Run fn on the model thread outside the queue (warm-up)."""
+        return self._model_thread.submit(fn)
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """fn() on the model thread, after the questions that came first (Busy if too many wait)."""
+        with self:
+            return self._model_thread.submit(fn).result()
+
+    def stream(self, make: Callable[[], Iterable[T]]) -> Iterator[T]:
+        """The items of make() produced on the model thread and yielded here as they come, queued like call()."""
+        with self:
+            items: queue.Queue = queue.Queue()
+            stop = threading.Event()
+
+            def work() -> None:
+                try:
+                    for item in make():
+                        items.put((True, item))
+                        if stop.is_set():  # the reader left (a closed connection): free the model
+                            break
+                    items.put((False, None))
+                except BaseException as exc:  # noqa: BLE001 (re-raised in the reader's thread)
+                    items.put((False, exc))
+
+            done = self._model_thread.submit(work)
+            try:
+                while True:
+                    more, value = items.get()
+                    if not more:
+                        if value is not None:
+                            raise value
+                        return
+                    yield value
+            finally:
+                stop.set()
+                done.result()
 
     def __enter__(self) -> "Gate":
         with self._cond:
@@ -188,7 +234,7 @@ def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) ->
         except QAError as exc:
             state["loading_error"] = str(exc)
 
-    threading.Thread(target=load, daemon=True).start()
+    gate.submit(load)  # on the model thread, like every later use of the model
 
     def same_origin(request: Request, origin: str) -> bool:
         host = request.headers.get("host", "")
@@ -335,8 +381,7 @@ def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) ->
 
 
 def _ask_locked(gate: Gate, assistant: Assistant, question, history):
-    with gate:
-        return assistant.ask(question, history)
+    return gate.call(lambda: assistant.ask(question, history))
 
 
 def _sse(gate: Gate, assistant: Assistant, question, history) -> Iterator[bytes]:
@@ -344,14 +389,13 @@ def _sse(gate: Gate, assistant: Assistant, question, history) -> Iterator[bytes]
         return f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode("utf-8")
 
     try:
-        with gate:
-            for e in assistant.stream(question, history):
-                if e["type"] == "sources":
-                    yield event("sources", {"query": e["query"], "passages": e["passages"]})
-                elif e["type"] == "token":
-                    yield event("token", {"text": e["text"]})
-                elif e["type"] == "answer":
-                    yield event("answer", e["answer"].to_dict())
+        for e in gate.stream(lambda: assistant.stream(question, history)):
+            if e["type"] == "sources":
+                yield event("sources", {"query": e["query"], "passages": e["passages"]})
+            elif e["type"] == "token":
+                yield event("token", {"text": e["text"]})
+            elif e["type"] == "answer":
+                yield event("answer", e["answer"].to_dict())
     except QAError as exc:
         yield event("error", {"error": str(exc), "busy": isinstance(exc, Busy)})
 

@@ -226,3 +226,48 @@ def test_short_load_test_loses_nothing(seed_index):
     assert out.returncode == 0, out.stderr[-2000:]
     r = json.loads(out.stdout.strip().splitlines()[-1])
     assert r["answered"] == 12 and r["errors"] == 0 and r["lost"] == 0
+
+
+def test_the_gate_runs_all_model_work_on_one_thread_in_arrival_order():
+    from qa.server import Busy, Gate
+
+    gate, order, threads = Gate(max_queue=8), [], set()
+
+    def work(i):
+        threads.add(threading.get_ident())
+        time.sleep(0.02)
+        order.append(i)
+        return i
+
+    def tokens(n):
+        for i in range(n):
+            threads.add(threading.get_ident())
+            yield i
+
+    with ThreadPoolExecutor(6) as pool:
+        futures = []
+        for i in range(6):
+            futures.append(pool.submit(gate.call, lambda i=i: work(i)))
+            time.sleep(0.005)  # arrival order
+        assert [f.result() for f in futures] == list(range(6))
+        assert list(pool.submit(lambda: list(gate.stream(lambda: tokens(3)))).result()) == [0, 1, 2]
+    assert order == list(range(6)) and len(threads) == 1 and threading.get_ident() not in threads
+
+    def failing():
+        yield 1
+        raise Busy("raised on the model thread")
+
+    with pytest.raises(Busy, match="model thread"):
+        list(gate.stream(failing))
+    early = gate.stream(lambda: tokens(1000))
+    assert next(early) == 0
+    early.close()  # a client that left frees the model at once
+    assert gate.call(lambda: "free") == "free" and gate.waiting == 0
+
+    full = Gate(max_queue=0)
+    blocker = threading.Thread(target=full.call, args=(lambda: time.sleep(0.5),))
+    blocker.start()
+    time.sleep(0.1)
+    with pytest.raises(Busy):
+        full.call(lambda: None)
+    blocker.join()
