@@ -60,6 +60,19 @@ def test_follow_up_is_rewritten_with_the_conversation():
     assert A.rewrite("and how many of them are engineers?", [], "en") == ("and how many of them are engineers?", "")
 
 
+def test_a_possessive_in_a_follow_up_names_what_the_last_answer_named():
+    assert A.salient_name("OPTITEC [1]") == "OPTITEC"
+    assert A.salient_name("A major force is the OPTITEC competitiveness cluster [1].") == "OPTITEC"
+    assert A.salient_name("France’s industry benefits from giants such as Airbus Helicopters and Thales.") == "Airbus Helicopters"
+    assert A.salient_name("D'après les documents : « Engineers make up 80% of the workforce. »") is None
+    assert A.resolve_possessive("What is its flagship initiative?", "OPTITEC", "en") == "What is OPTITEC's flagship initiative?"
+    assert A.resolve_possessive("Quel est son programme phare ?", "OPTITEC", "fr") == "Quel est le programme phare d’OPTITEC ?"
+    assert A.resolve_possessive("Où est son entreprise ?", "Thales", "fr") == "Où est l'entreprise de Thales ?"
+    assert A.resolve_possessive("How many of them are engineers?", "OPTITEC", "en") == "How many of them are engineers?"
+    history = [{"role": "user", "content": "Quel pôle soutient l'optique ?"}, {"role": "assistant", "content": "OPTITEC [1]"}]
+    assert A.rewrite("Et quel est son programme phare ?", history, "fr")[0] == "Quel est le programme phare d’OPTITEC ?"
+
+
 def test_translation_keeps_names_and_numbers():
     assert A.keep_names("Comment s'appelle le programme phare d'OPTITEC ?", "What is the flagship programme?") == \
         "What is the flagship programme? OPTITEC"
