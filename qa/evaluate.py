@@ -104,6 +104,21 @@ def f1(prediction: str, truth: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def citations_supported(answer: str, citations: list[dict]) -> list[bool]:
+    """For each [n] in the answer: does citation n's text support the sentence carrying it (its numbers, names, terms)?"""
+    from .answer import QUOTE_INTRO
+    from .text import detect_language
+    from .verify import parse_claims, support
+
+    texts = {c["n"]: c.get("text", "") for c in citations}
+    for intro in QUOTE_INTRO.values():  # a quote in the documents' language inside a frame in the question's
+        if answer.startswith(intro):
+            answer = answer[len(intro):].strip().removeprefix("«").removesuffix("»").strip()
+    lang = detect_language(answer)
+    return [support(claim.text.replace("**", ""), texts.get(n, ""), lang) >= 0.5
+            for claim in parse_claims(answer, lang) for n in claim.cites]
+
+
 def citation_ok(citation: dict, answer: str, case: Case) -> bool:
     """A citation is right when its passage holds a gold answer (or, with no gold, supports the answer)."""
     text = citation.get("passage") or citation.get("text", "")
@@ -134,6 +149,7 @@ def summarize(rows: list[dict]) -> dict:
         "answer_f1": mean([r["f1"] for r in answerable]),
         "citation_precision": mean(citations),
         "citation_recall": mean([any(r["citations_ok"]) for r in correct]),
+        "citation_support": mean([ok for r in rows for ok in r.get("citations_supported", [])]),
         "refusal_accuracy": mean([r["refused"] for r in unanswerable]),
         "false_refusal_rate": mean([r["refused"] for r in answerable]),
         "latency_p50_s": float(np.percentile(latencies, 50)) if latencies else 0.0,
@@ -165,6 +181,7 @@ def evaluate_case(assistant, case: Case) -> dict:
         "query": answer["query"],
         "citations": [{k: c[k] for k in ("n", "source", "chunk_id", "start", "end", "text")} for c in answer["citations"]],
         "citations_ok": cites,
+        "citations_supported": citations_supported(answer["answer"], answer["citations"]),
         "retrieval_rank": retrieval_ranks(passages, case) if case.answers else None,
         "correct": answer_correct(answer["answer"], answer["refused"], case) if case.answers else False,
         "f1": max((f1(answer_text(answer["answer"]), g) for g in case.answers), default=0.0) if not answer["refused"] else 0.0,
@@ -184,7 +201,7 @@ def run(assistant, cases: list[Case], progress: Callable[[int], None] | None = N
 
 METRIC_ORDER = [
     "retrieval_hit@1", "retrieval_hit@5", "retrieval_mrr", "answer_accuracy", "answer_f1", "citation_precision",
-    "citation_recall", "refusal_accuracy", "false_refusal_rate", "latency_p50_s", "latency_p95_s", "first_token_p50_s",
+    "citation_recall", "citation_support", "refusal_accuracy", "false_refusal_rate", "latency_p50_s", "latency_p95_s", "first_token_p50_s",
     "n", "n_unanswerable",
 ]
 

@@ -55,6 +55,17 @@ def test_a_wrong_citation_lowers_citation_precision():
     assert not E.citation_ok({"passage": "OPTITEC is a cluster."}, "80%", case())
 
 
+def test_citation_support_checks_each_cited_sentence_against_its_citation():
+    cites = [{"n": 1, "text": "Engineers make up 80% of the workforce."}, {"n": 2, "text": "OPTITEC is a competitiveness cluster."}]
+    assert E.citations_supported("Engineers make up **80%** of the workforce [1]. OPTITEC is a cluster [2].", cites) == [True, True]
+    assert E.citations_supported("Engineers make up 90% of the workforce [1]. OPTITEC is a cluster [1].", cites) == [False, False]
+    assert E.citations_supported("Engineers are 80% [3].", cites) == [False]  # a marker with no citation
+    framed = "D'après les documents (en anglais) : « Engineers make up 80% of the workforce [1]. OPTITEC is a cluster [2]. »"
+    assert E.citations_supported(framed, cites) == [True, True]
+    m = E.summarize([{**row(), "citations_supported": [True, False]}, {**row(), "citations_supported": [True, True]}])
+    assert m["citation_support"] == 0.75
+
+
 def test_citation_recall_counts_correct_answers_with_a_right_citation():
     m = E.summarize([row(cites=(True,)), row(cites=(False,)), row(correct=False, cites=())])
     assert m["citation_recall"] == 0.5

@@ -85,10 +85,11 @@ def test_seed_evaluation_quality_gate(assistant):
     m = evaluate.summarize(rows)
     assert m["n"] >= 30 and m["n_unanswerable"] >= 8
     assert m["retrieval_hit@5"] >= 0.95
-    assert m["answer_accuracy"] >= 0.85
+    assert m["answer_accuracy"] >= 0.93  # goal 0.95; one miss of slack (measured 0.966)
     assert m["citation_recall"] >= 0.95
-    assert m["refusal_accuracy"] >= 0.7
-    assert m["false_refusal_rate"] <= 0.1
+    assert m["citation_support"] >= 0.95  # each cited sentence supported by its citation
+    assert m["refusal_accuracy"] >= 0.9
+    assert m["false_refusal_rate"] <= 0.05
 
 
 def test_injection_in_a_document_is_only_data(tmp_path, assistant):
