@@ -105,18 +105,19 @@ def f1(prediction: str, truth: str) -> float:
 
 
 def citations_supported(answer: str, citations: list[dict]) -> list[bool]:
-    """For each [n] in the answer: does citation n's text support the sentence carrying it (its numbers, names, terms)?"""
+    """For each [n] in the answer: does citation n's text support the text its marker closes (numbers, names, terms)?"""
     from .answer import QUOTE_INTRO
     from .text import detect_language
-    from .verify import parse_claims, support
+    from .verify import support
 
     texts = {c["n"]: c.get("text", "") for c in citations}
     for intro in QUOTE_INTRO.values():  # a quote in the documents' language inside a frame in the question's
         if answer.startswith(intro):
             answer = answer[len(intro):].strip().removeprefix("«").removesuffix("»").strip()
     lang = detect_language(answer)
-    return [support(claim.text.replace("**", ""), texts.get(n, ""), lang) >= 0.5
-            for claim in parse_claims(answer, lang) for n in claim.cites]
+    parts = re.split(r"((?:\s*\[\d+\])+)", answer.replace("**", ""))  # text, markers, text, markers, ...
+    claims = [(text.strip(" .;"), [int(n) for n in re.findall(r"\d+", marks)]) for text, marks in zip(parts[::2], parts[1::2])]
+    return [support(text, texts.get(n, ""), lang) >= 0.5 for text, cites in claims for n in cites]
 
 
 def citation_ok(citation: dict, answer: str, case: Case) -> bool:

@@ -62,6 +62,8 @@ def test_citation_support_checks_each_cited_sentence_against_its_citation():
     assert E.citations_supported("Engineers are 80% [3].", cites) == [False]  # a marker with no citation
     framed = "D'après les documents (en anglais) : « Engineers make up 80% of the workforce [1]. OPTITEC is a cluster [2]. »"
     assert E.citations_supported(framed, cites) == [True, True]
+    unsplit = "Engineers make up 80% of the workforce [1] OPTITEC is a cluster [2]."  # a quote without its full stop
+    assert E.citations_supported(unsplit, cites) == [True, True]
     m = E.summarize([{**row(), "citations_supported": [True, False]}, {**row(), "citations_supported": [True, True]}])
     assert m["citation_support"] == 0.75
 
