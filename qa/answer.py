@@ -249,7 +249,7 @@ _ASKS_MONEY = re.compile(
     r"revenus?|chiffre d'affaires)\b", re.IGNORECASE)
 _ASKS_NUMBER = re.compile(
     r"\b(how (many|much|long|old|far|big|large|tall|high|deep|wide|heavy|fast|often)|when|what (percentage|proportion|share|number|"
-    r"amount|year|date)|in what year|population|size|length|height|width|depth|weight|age|temperature|speed|distance|diameter|"
+    r"amount|year|date)|in what year|population|size|length|height|width|depth|weight|age|temperature|speed(?! up)|distance|diameter|"
     r"combien|quand|en quelle ann[ée]e|quel(le)?s? (pourcentage|proportion|part|nombre|montant|ann[ée]e|date)|"
     r"taille|longueur|hauteur|largeur|profondeur|poids|(?<!moyen )[âa]ge|temp[ée]rature|vitesse|superficie|diam[èe]tre)\b", re.IGNORECASE)
 _NUMERIC = re.compile(r"\d|\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundreds?|"
@@ -263,8 +263,13 @@ _MONEY = re.compile(r"[$€£¥]|\b(dollars?|euros?|pounds?|sterling|kron(e|er|o
 AnswerType = Literal["money", "number", "any"]
 
 
+_ASKS_NAME = re.compile(r"^\W*(who|whom|whose|where|qui|o[uù])\b|\b(name|called|nom|s'appelle|appelle-t-on)\b", re.IGNORECASE)
+
+
 def answer_type(question: str) -> AnswerType:
     """The kind of answer a question asks for: money ("what is the revenue"), another number ("how many"), or anything."""
+    if _ASKS_NAME.search(question) and not re.search(r"\b(how (many|much)|combien)\b", question, re.IGNORECASE):
+        return "any"  # "what is the name of the measure that covered the cost" asks for a name
     if _ASKS_MONEY.search(question):
         return "money"
     return "number" if _ASKS_NUMBER.search(question) else "any"

@@ -174,6 +174,10 @@ def test_answer_type_needs_a_currency_for_money_and_a_number_for_quantities():
     assert answer_type("Combien coûte l'inscription ?") == "money"
     assert answer_type("What is the population of Marseille?") == "number"
     assert answer_type("Quel chercheur a obtenu le prix Nobel ?") == "any"
+    assert answer_type("What was the name of the measure that helped cover the cost of city projects?") == "any"
+    assert answer_type("Who pays the cost of the programme?") == "any"
+    assert answer_type("What will concentrated oxygen greatly speed up?") == "any"
+    assert answer_type("What is the speed of light?") == "number"
     assert not holds_type("Engineers make up 80% of the workforce.", "money")
     assert holds_type("It required 200,000 Danish krone.", "money")
     assert not holds_type("Aix-Marseille is the favoured region.", "number")
