@@ -327,7 +327,7 @@ def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) ->
             return r
         try:
             question, history = await read_question(request)
-            answer = await run_in_threadpool(_ask_locked, gate, assistant, question, history)
+            answer = await run_in_threadpool(gate.call, lambda: assistant.ask(question, history))
         except Busy as exc:
             return JSONResponse({"error": str(exc)}, status_code=503, headers={"Retry-After": "5"})
         except InputError as exc:
@@ -378,10 +378,6 @@ def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) ->
         })
 
     return app
-
-
-def _ask_locked(gate: Gate, assistant: Assistant, question, history):
-    return gate.call(lambda: assistant.ask(question, history))
 
 
 def _sse(gate: Gate, assistant: Assistant, question, history) -> Iterator[bytes]:
