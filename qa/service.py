@@ -1,21 +1,20 @@
-"""The assistant the CLI, the app and the HTTP API share: index, retriever, reranker and generator, loaded once."""
+"""The assistant the CLI, the app and the HTTP API share: index, retriever, decision and generator, loaded once."""
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
-
 from . import answer as A
 from . import embedders, generators
+from . import features as F
 from .config import Config
+from .decide import Decider, reorder
 from .errors import QAError
 from .index import Index, current_generation
-from .search import Passage, Query, Searcher
+from .search import Passage, Searcher
 
 
 class Assistant:
@@ -28,7 +27,7 @@ class Assistant:
         self._searcher: Searcher | None = None
         self._embedder = None
         self._generator = None
-        self._scorer = None
+        self._decider = None
         self.index_error: str | None = None  # why the newest index could not be loaded (the previous one serves)
 
     # --- loading ---
@@ -45,12 +44,11 @@ class Assistant:
         return self._generator
 
     @property
-    def scorer(self):
-        """The local language model used to rerank passages (None when reranking is off)."""
-        if self._scorer is None and self.use_rerank:
-            gen = self.generator if self.cfg.generator == "gemma-270m" else generators.create("gemma-270m", **self.cfg.__dict__)
-            self._scorer = gen
-        return self._scorer
+    def decider(self) -> Decider:
+        """The fitted decision (the decision_file setting)."""
+        if self._decider is None:
+            self._decider = Decider.load(self.cfg.decision_file)
+        return self._decider
 
     def searcher(self) -> Searcher:
         """The searcher over the newest loadable index (checked on every call: a stat of CURRENT)."""
@@ -69,7 +67,7 @@ class Assistant:
                     raise
                 self.index_error = str(exc)  # keep serving the index already in memory
                 return self._searcher
-            self._searcher = Searcher(index, self.embedder, self.cfg.dense_weight, self.cfg.candidates, self.cfg.dense_weight_foreign)
+            self._searcher = Searcher(index, self.embedder, self.decider.fusion, self.cfg.candidates)
             self.index_error = None
             return self._searcher
 
@@ -77,7 +75,6 @@ class Assistant:
         """Load the index and the models now rather than on the first question."""
         self.searcher()
         _ = self.generator
-        _ = self.scorer
 
     def health(self) -> dict:
         s = self._searcher
@@ -91,92 +88,79 @@ class Assistant:
 
     # --- retrieval ---
     def retrieve(self, query: str, k: int | None = None, rerank: bool | None = None, lang=None) -> list[Passage]:
-        """The top k passages for query: hybrid search, then reranked by the language model (if on)."""
+        """The top k passages for query: hybrid search, then (rerank) reordered by their best sentence's score."""
         searcher = self.searcher()
-        return self._retrieve(searcher, searcher.query(query, lang), k or self.cfg.top_k, rerank)
-
-    def _retrieve(self, searcher: Searcher, q: Query, k: int, rerank: bool | None, rerank_text: str | None = None) -> list[Passage]:
-        passages = searcher.search_query(q, max(k, self.cfg.rerank_depth))
-        if (self.use_rerank if rerank is None else rerank) and len(passages) > 1:
-            passages = self.rerank(rerank_text or q.text, passages)
-        return passages[:k]
-
-    def rerank(self, query: str, passages: list[Passage]) -> list[Passage]:
-        """Reorder the top passages by how likely the language model finds the question given each one."""
-        depth = min(self.cfg.rerank_depth, len(passages))
-        head = passages[:depth]
-        texts = [f"{p.chunk.title}\n{p.chunk.text[slice(*A.window(p))]}\n\nQuestion about this passage: " for p in head]
-        scores = self.scorer.score(texts, query)
-        order = np.argsort(-np.array(scores), kind="stable")
-        ranked = [head[i] for i in order] + passages[depth:]
-        return [dataclasses.replace(p, rank=r) for r, p in enumerate(ranked, 1)]
-
-    def translate(self, text: str, src, dst) -> str:
-        """The question in the documents' language, by the generator (few-shot); the original if that fails."""
-        out = "".join(self.generator.stream(A.translation_prompt(text, src, dst), max_new_tokens=48, stop=("\n",))).strip()
-        return A.keep_names(text, out) if out and len(out) < 3 * len(text) + 20 else text
-
-    def documents_language(self, index: Index, lang):
-        """The language to search in: the question's if enough documents are in it, else the documents' main one."""
-        shares = index.languages
-        if not shares or shares.get(lang, 0.0) >= 0.2:
-            return lang
-        return max(shares, key=shares.get)
+        q = searcher.query(query, lang)
+        k = k or self.cfg.top_k
+        pool = searcher.pool(q)
+        if not (self.use_rerank if rerank is None else rerank):
+            return searcher.rank(pool, k)
+        passages = searcher.rank(pool, max(k, self.cfg.sentence_passages))
+        cands = F.candidates(q, passages, searcher.index, pool.sentence_keyword)
+        return reorder(passages, cands, self.decider.sentence_logits(q, cands))[0][:k]
 
     # --- answering ---
-    def prepare(self, question: object, history: object = None) -> tuple[A.Prepared, list[Passage], A.Evidence, dict]:
-        """Everything before generation: validate, rewrite, translate, retrieve, pick evidence, score answerability."""
+    def prepare(self, question: object, history: object = None) -> tuple[A.Prepared, A.Evidence]:
+        """Everything before generation: validate, rewrite a follow-up, retrieve, score the sentences, decide."""
         cfg = self.cfg
         text, turns = A.validate(question, history, cfg)
         prepared = A.preprocess(text, turns)
         searcher = self.searcher()
         index = searcher.index
-        target = self.documents_language(index, prepared.lang)
-        if target != prepared.lang:
-            prepared.focus = self.translate(prepared.focus, prepared.lang, target)
-            if prepared.context:
-                prepared.context = self.translate(prepared.context, prepared.lang, target)
-            prepared.search_lang = target
-        q = searcher.query(prepared.query, prepared.search_lang)
-        focus = searcher.query(prepared.focus, prepared.search_lang) if prepared.context else q
-        passages = self._retrieve(searcher, q, cfg.top_k, None, rerank_text=prepared.focus)
-        top = passages[: cfg.evidence_passages]
-        spans = [[tuple(int(v) for v in x) for x in index.chunk_sentences(p.row)] for p in top]
-        sims = [(index.sentence_embeddings[index.first_sentence[p.row] : index.first_sentence[p.row + 1]] @ focus.vector).tolist() for p in top]
-        chosen = A.select_sentences(prepared, top, spans, sims, index.idf)
-        features = A.evidence_features(prepared, chosen, top, index.idf) if chosen else {}
-        evidence = A.Evidence(top, chosen, A.evidence_score(features) if chosen else float("-inf"))
-        return prepared, passages, evidence, features
+        q = searcher.query(prepared.query, prepared.lang)
+        pool = searcher.pool(q)
+        passages = searcher.rank(pool, cfg.sentence_passages)
+        focus, keyword = q, pool.sentence_keyword
+        if prepared.context:  # a follow-up: the sentences answer its focus, the context only helped find them
+            focus = searcher.query(prepared.focus, prepared.lang)
+            keyword = index.sentence_bm25.get_scores(focus.tokens) if focus.tokens else keyword * 0
+        cands = F.candidates(focus, passages, index, keyword)
+        decision = self.decider.decide(focus, cands, F.unknown_share(focus, index))
+        passages, cands = reorder(passages, cands, decision.logits)
+        return prepared, A.Evidence(passages, cands, decision)
 
     def stream(self, question: object, history: object = None) -> Iterator[dict]:
-        """Events: "sources", "evidence", then "token" pieces, then "answer" (verified)."""
+        """Events: "sources", "decision", then "token" (text that stays: a prefix of the answer), then "answer"."""
         t0 = time.perf_counter()
-        prepared, passages, evidence, features = self.prepare(question, history)
+        prepared, evidence = self.prepare(question, history)
         timings = {"retrieve_s": time.perf_counter() - t0}
-        yield {"type": "sources", "query": prepared.query, "passages": [p.to_dict() for p in passages]}
-        yield {"type": "evidence", "score": evidence.score, "features": features}
-        if evidence.score < self.cfg.answerable_threshold:
-            now = time.perf_counter() - t0
-            yield {"type": "answer", "answer": A.refusal(prepared, {**timings, "first_token_s": now, "total_s": now})}
+        d = evidence.decision
+        yield {"type": "sources", "query": prepared.query, "passages": [p.to_dict() for p in evidence.passages[: self.cfg.top_k]]}
+        yield {"type": "decision", "outcome": d.outcome, "p_answer": d.p_answer, "p_relevant": d.p_relevant}
+        gen = None if d.outcome != "answer" else self.generator
+        if gen is not None and not gen.small:
+            yield from self._stream_large(prepared, evidence, timings, t0)
             return
-        gen = self.generator
-        prompt, system = A.build_prompt(prepared, evidence, gen.small)
-        pieces: list[str] = []
-        for piece in gen.stream(prompt, **self.generation_options(evidence, system)):
-            if not pieces:
-                timings["first_token_s"] = time.perf_counter() - t0
-            pieces.append(piece)
-            yield {"type": "token", "text": piece}
-        timings.setdefault("first_token_s", time.perf_counter() - t0)
-        ans = A.postprocess(prepared, evidence, "".join(pieces), gen.small, self.cfg)
+        short = None
+        if gen is not None:
+            best = evidence.best()
+            sentence = evidence.text(best)
+            prompt, _ = A.build_prompt(prepared, evidence, True)
+            generated = "".join(gen.stream(prompt, max_new_tokens=self.cfg.max_new_tokens, stop=("\n",), allowed_text=sentence))
+            span = A.phrase_span(generated, sentence, prepared.focus, prepared.lang)
+            if span and self.decider.accept_phrase(evidence.candidates, best, sentence, span, prepared.focus, d.logits[best]):
+                short = span
+        ans = A.compose(prepared, evidence, short, self.cfg)
+        timings["first_token_s"] = time.perf_counter() - t0
+        yield {"type": "token", "text": ans.answer}
         timings["total_s"] = time.perf_counter() - t0
         ans.timings = timings
         yield {"type": "answer", "answer": ans}
 
-    def generation_options(self, evidence: A.Evidence, system: str | None) -> dict:
-        """Bounds and stops: a small model writes one short line from the evidence's tokens; a large one, cited sentences."""
-        if self.generator.small:
-            return {"max_new_tokens": self.cfg.max_new_tokens, "stop": ("\n",), "allowed_text": A.evidence_text(evidence), "system": system}
+    def _stream_large(self, prepared: A.Prepared, evidence: A.Evidence, timings: dict, t0: float) -> Iterator[dict]:
+        """A large model writes cited sentences; only what verification keeps is shown."""
+        gen = self.generator
+        prompt, system = A.build_prompt(prepared, evidence, False)
+        pieces = list(gen.stream(prompt, **self.generation_options(system)))
+        ans = A.postprocess(prepared, evidence, "".join(pieces), False, self.cfg)
+        timings["first_token_s"] = time.perf_counter() - t0
+        yield {"type": "token", "text": ans.answer}
+        timings["total_s"] = time.perf_counter() - t0
+        ans.timings = timings
+        yield {"type": "answer", "answer": ans}
+
+    def generation_options(self, system: str | None) -> dict:
+        """Bounds for a large model writing cited sentences."""
         return {"max_new_tokens": 200, "stop": (), "allowed_text": None, "system": system}
 
     def ask(self, question: object, history: object = None) -> A.Answer:

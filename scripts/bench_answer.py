@@ -27,6 +27,7 @@ from qa import answer as A  # noqa: E402
 from qa.config import Config  # noqa: E402
 from qa.evaluate import load_cases  # noqa: E402
 from qa.service import Assistant  # noqa: E402
+from qa.text import detect_language  # noqa: E402
 
 
 def pct(xs: list[float]) -> str:
@@ -54,18 +55,24 @@ def main() -> None:
         if a.refused:
             continue
         # the generation step alone, on the prompt the pipeline built
-        prepared, _, evidence, _ = assistant.prepare(c.question, c.history)
-        prompt, system = A.build_prompt(prepared, evidence, gen.small)
-        options = assistant.generation_options(evidence, system)
+        prepared, evidence = assistant.prepare(c.question, c.history)
+        prompt, _ = A.build_prompt(prepared, evidence, gen.small)
         t = time.perf_counter()
-        list(gen.stream(prompt, **options))
+        list(gen.stream(prompt, max_new_tokens=cfg.max_new_tokens, stop=("\n",), allowed_text=evidence.text(evidence.best())))
         ours.append(time.perf_counter() - t)
         ids = gen.tokenizer(prompt, return_tensors="pt")
         t = time.perf_counter()
         with torch.inference_mode():
             gen.model.generate(**ids, max_new_tokens=cfg.max_new_tokens, do_sample=False)
         plain.append(time.perf_counter() - t)
-    print(f"{len(cases)} questions ({len(ours)} answered, the others refused), warm")
+    import collections
+
+    langs = collections.Counter(detect_language(c.question) for c in cases)
+    print(f"{len(cases)} questions ({dict(langs)}; {len(ours)} answered, the others refused), warm")
+    for lang in sorted(langs):
+        f = [x for x, c in zip(first, cases) if detect_language(c.question) == lang]
+        t_ = [x for x, c in zip(total, cases) if detect_language(c.question) == lang]
+        print(f"  {lang}: first token {pct(f)}; full answer {pct(t_)}")
     print(f"pipeline  first token: {pct(first)}")
     print(f"pipeline  full answer: {pct(total)}")
     print(f"generation only, ours (restricted vocabulary, {cfg.max_new_tokens} tokens max): {pct(ours)}")

@@ -2,9 +2,9 @@
 
     .venv/bin/python scripts/bench_retrieval.py DOCS_DIR QUESTIONS.jsonl
 
-Rows: BM25 alone, MiniLM dense alone, their reciprocal rank fusion (k=60), our hybrid first stage, and our
-hybrid + language-model reranking (what `qa search` returns). All on the same chunks; a hit is a passage of the
-question's source that contains a gold answer (case- and accent-insensitive).
+Rows: BM25 alone, e5 dense alone, their reciprocal rank fusion (k=60), our hybrid first stage (fitted fusion), and
+our second stage (passages reordered by their best sentence's fitted score: what `qa search` returns). All on the same
+chunks; a hit is a passage of the question's source that contains a gold answer (case- and accent-insensitive).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def main() -> None:
         assistant = Assistant(cfg, rerank=True)
         searcher = assistant.searcher()
         ix = searcher.index
-        rows: dict[str, list[list[int]]] = {k: [] for k in ("BM25", "dense (MiniLM)", "RRF k=60", "hybrid", "hybrid + LM rerank")}
+        rows: dict[str, list[list[int]]] = {k: [] for k in ("BM25", "dense (e5)", "RRF k=60", "hybrid", "hybrid + sentences")}
         for c in cases:
             lang = detect_language(c.question)
             q = searcher.query(c.question, lang)
@@ -49,10 +49,10 @@ def main() -> None:
             for ranking in (r_b, r_d):
                 rrf[ranking] += 1 / (60 + np.arange(1, len(ranking) + 1))
             rows["BM25"].append(list(r_b[:5]))
-            rows["dense (MiniLM)"].append(list(r_d[:5]))
+            rows["dense (e5)"].append(list(r_d[:5]))
             rows["RRF k=60"].append(list(np.argsort(-rrf, kind="stable")[:5]))
             rows["hybrid"].append([p.row for p in searcher.search_query(q, 5)])
-            rows["hybrid + LM rerank"].append([p.row for p in assistant.retrieve(c.question, k=5, lang=lang)])
+            rows["hybrid + sentences"].append([p.row for p in assistant.retrieve(c.question, k=5, lang=lang)])
     print(f"{docs} ({len(ix.chunks)} chunks), {len(cases)} questions")
     print(f"{'retriever':<22} hit@1  hit@5")
     for name, ranked in rows.items():

@@ -23,7 +23,8 @@ def embedder():
     from qa import embedders
     from qa.config import Config
 
-    return embedders.create("minilm-onnx", cache_dir=Config().cache_dir)
+    cfg = Config()
+    return embedders.create(cfg.embedder, cache_dir=cfg.cache_dir)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 
@@ -18,8 +18,9 @@ class Embedder:
     dim: int = 0
     languages: tuple[str, ...] = ()  # languages the model was trained on (others get a lower weight in search)
 
-    def encode(self, texts: list[str], batch_size: int = 8, progress: Callable[[int], None] | None = None) -> np.ndarray:
-        """Return an (n, dim) float32 array of unit vectors; progress(k) is called as k more texts are done."""
+    def encode(self, texts: list[str], batch_size: int = 8, progress: Callable[[int], None] | None = None,
+               kind: Literal["query", "passage"] = "passage") -> np.ndarray:
+        """(n, dim) float32 unit vectors of texts read as queries or passages; progress(k) as k more are done."""
         raise NotImplementedError
 
 
@@ -33,9 +34,9 @@ def register(name: str, cls: type[Embedder]) -> None:
 def _load_backends() -> None:
     if _REGISTRY:
         return
-    from . import onnx, sentence_transformers
+    from . import e5, onnx, sentence_transformers
 
-    for module in (onnx, sentence_transformers):
+    for module in (e5, onnx, sentence_transformers):
         module.register_embedders(register)
 
 

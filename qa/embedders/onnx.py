@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 
@@ -96,7 +96,8 @@ class OnnxEmbedder(Embedder):
         vectors = (hidden * weights).sum(1) / np.clip(weights.sum(1), 1e-9, None)  # mean pooling
         return vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
 
-    def encode(self, texts: list[str], batch_size: int = 8, progress: Callable[[int], None] | None = None) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 8, progress: Callable[[int], None] | None = None,
+               kind: Literal["query", "passage"] = "passage") -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # similar lengths together: less padding
         for i in range(0, len(order), batch_size):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 
@@ -19,7 +19,8 @@ class SentenceTransformerEmbedder(Embedder):
 
         self.model = SentenceTransformer(str(bundled_minilm_path()), device="cpu", local_files_only=True)
 
-    def encode(self, texts: list[str], batch_size: int = 8, progress: Callable[[int], None] | None = None) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 8, progress: Callable[[int], None] | None = None,
+               kind: Literal["query", "passage"] = "passage") -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         step = max(batch_size * 8, 64)
         for i in range(0, len(texts), step):

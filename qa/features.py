@@ -1,0 +1,182 @@
+"""Features of a question's candidate answer sentences: pure numpy, what the fitted decision reads.
+
+Each candidate is a sentence of one of the first passages. Its features say how close it is to the question (e5
+cosine, query terms it covers, BM25), what kind of content it holds (numbers, years, names the question does not
+give) and where it comes from (passage rank and score, same language as the question or not). Which of these matter,
+and how, is learned (qa/fit.py); nothing here knows any particular question.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .index import Index
+from .search import Passage, Query
+from .text import tokenize
+
+SENTENCE_FEATURES = (
+    "cos",  # e5 cosine of question and sentence
+    "cos_gap",  # cos minus the best cos among the candidates
+    "chunk_cos",  # cosine of question and the sentence's passage
+    "passage_score",  # first-stage fused score of the passage
+    "passage_rr",  # 1 / rank of the passage
+    "cover",  # IDF-weighted share of the query terms the sentence holds
+    "cover_gap",  # cover minus the best cover among the candidates
+    "cover_window",  # the same for the sentence with its neighbours
+    "cover_passage",  # the same for the passage and its title
+    "bm25",  # log(1 + BM25 of the sentence)
+    "bm25_share",  # BM25 over the best BM25 among the candidates
+    "novelty",  # share of the sentence's terms that are not query terms (an answer brings something new)
+    "length",  # log(1 + words)
+    "first",  # first sentence of its passage
+    "same_lang",  # sentence in the question's language (lexical features mean little otherwise)
+    "new_number",  # a number the question does not give
+    "year",  # a year (1000-2099)
+    "percent",
+    "money",  # a currency sign or word
+    "month",  # a month name (English or French)
+    "new_name",  # a capitalised word (not the first) the question does not give
+)
+CROSS_LANGUAGE = ("cos", "cos_gap", "chunk_cos", "passage_score", "passage_rr", "length", "new_number", "year", "new_name")
+QUESTION_FEATURES = (
+    "top",  # logit of the best sentence
+    "second",  # logit of the second best
+    "top_cos",  # cosine of question and best sentence
+    "best_chunk_cos",  # best cosine of question and passage
+    "top_cover",  # query terms covered by the best sentence
+    "top_cover_passage",  # by its passage
+    "unknown",  # share of query terms that no indexed passage holds (0 across languages: it means nothing there)
+    "same_lang",  # best sentence in the question's language
+)
+PHRASE_FEATURES = (
+    "logit",  # the sentence's logit
+    "words",  # log(1 + words of the phrase)
+    "share",  # its length over the sentence's
+    "echo",  # share of its terms that the question holds
+    "new_number",  # a number the question does not give
+    "year",
+    "new_name",  # a capitalised word the question does not give
+    "starts",  # the phrase opens the sentence
+    "ends",  # the phrase closes it
+    "same_lang",  # sentence in the question's language
+)
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})\b")
+_MONEY = re.compile(r"[$€£¥]|\b(dollars?|euros?|pounds?|francs?|usd|eur|gbp)\b", re.IGNORECASE)
+_MONTH = re.compile(
+    r"\b(january|february|march|april|may|june|july|august|september|october|november|december|janvier|f[ée]vrier|"
+    r"mars|avril|mai|juin|juillet|ao[uû]t|septembre|octobre|novembre|d[ée]cembre)\b", re.IGNORECASE)
+_CAPITAL = re.compile(r"(?<=[\s(«\"'’-])[A-ZÀ-Ý][\w’'-]+")
+
+
+@dataclass
+class Candidates:
+    """The candidate sentences of one question, each once (overlapping passages repeat sentences)."""
+
+    passage: np.ndarray  # (m,) index of the sentence's passage in the passages list
+    start: np.ndarray  # (m,) offsets of the sentence in that passage's chunk text
+    end: np.ndarray
+    vectors: np.ndarray  # (m, dim) float32 e5 vectors of the sentences
+    features: np.ndarray  # (m, len(SENTENCE_FEATURES)) float32
+
+    def __len__(self) -> int:
+        return len(self.passage)
+
+
+def _coverage(wanted: dict[str, float], have: set[str]) -> float:
+    total = sum(wanted.values())
+    return sum(w for t, w in wanted.items() if t in have) / total if total else 0.0
+
+
+def _terms(text: str) -> set[str]:
+    """Stems of text in both languages: a French query term still meets its English cognate's stem."""
+    return set(tokenize(text, "en")) | set(tokenize(text, "fr"))
+
+
+def candidates(q: Query, passages: list[Passage], index: Index, sentence_bm25: np.ndarray) -> Candidates:
+    """Every sentence of the passages with its features (sentence_bm25: BM25 of the query for every index sentence)."""
+    idf = index.idf
+    top_idf = max(idf.values(), default=1.0)
+    wanted = {t: idf.get(t, top_idf) for t in set(q.tokens)}
+    q_numbers = set(_NUMBER.findall(q.text))
+    q_words = {w.casefold() for w in re.findall(r"[\w’'-]+", q.text)}
+    rows, rec, seen = [], [], set()
+    for i, p in enumerate(passages):
+        text = p.chunk.text
+        spans = index.chunk_sentences(p.row)
+        first = int(index.first_sentence[p.row])
+        terms = [_terms(text[a:b]) for a, b in spans]
+        passage_terms = _terms(p.chunk.title + "\n" + text)
+        for k, (a, b) in enumerate(spans):
+            key = (p.chunk.source, p.chunk.start + int(a))
+            if key in seen:
+                continue
+            seen.add(key)
+            s = text[a:b]
+            window = terms[k] | (terms[k - 1] if k else set()) | (terms[k + 1] if k + 1 < len(spans) else set())
+            own = terms[k]
+            new_numbers = set(_NUMBER.findall(s)) - q_numbers
+            names = {m.casefold() for m in _CAPITAL.findall(" " + s[1:])} - q_words
+            rows.append(first + k)
+            rec.append((i, int(a), int(b), [
+                0.0, 0.0, p.dense, p.score, 1.0 / p.rank,
+                _coverage(wanted, own), 0.0, _coverage(wanted, window), _coverage(wanted, passage_terms),
+                float(np.log1p(sentence_bm25[first + k])), 0.0,
+                len(own - set(q.tokens)) / max(1, len(own)), float(np.log1p(len(s.split()))), float(k == 0),
+                float(p.chunk.lang == q.lang), float(bool(new_numbers)), float(bool(_YEAR.search(s))), float("%" in s),
+                float(bool(_MONEY.search(s))), float(bool(_MONTH.search(s))), float(bool(names)),
+            ]))
+    if not rec:
+        dim = index.sentence_embeddings.shape[1]
+        return Candidates(*(np.zeros(0, np.int64) for _ in range(3)), np.zeros((0, dim), np.float32),
+                          np.zeros((0, len(SENTENCE_FEATURES)), np.float32))
+    vectors = index.sentence_embeddings[rows]
+    feats = np.array([r[3] for r in rec], dtype=np.float32)
+    col = SENTENCE_FEATURES.index
+    feats[:, col("cos")] = vectors @ q.vector
+    feats[:, col("cos_gap")] = feats[:, col("cos")] - feats[:, col("cos")].max()
+    feats[:, col("cover_gap")] = feats[:, col("cover")] - feats[:, col("cover")].max()
+    bm = feats[:, col("bm25")]
+    feats[:, col("bm25_share")] = bm / bm.max() if bm.max() > 0 else 0.0
+    return Candidates(np.array([r[0] for r in rec]), np.array([r[1] for r in rec]), np.array([r[2] for r in rec]),
+                      vectors, feats)
+
+
+def unknown_share(q: Query, index: Index) -> float:
+    """Share of the query's terms that no indexed passage holds (a question about what no document mentions)."""
+    terms = set(q.tokens)
+    return sum(t not in index.idf for t in terms) / len(terms) if terms else 0.0
+
+
+def question_features(cands: Candidates, logits: np.ndarray, unknown: float) -> np.ndarray:
+    """What the answerability decision reads, from the candidates, their sentence logits and unknown_share."""
+    col = SENTENCE_FEATURES.index
+    order = np.argsort(-logits, kind="stable")
+    best = order[0]
+    f = cands.features
+    same = f[best, col("same_lang")]
+    return np.array([
+        logits[best], logits[order[1]] if len(order) > 1 else logits[best] - 10.0, f[best, col("cos")], f[:, col("chunk_cos")].max(),
+        f[best, col("cover")], f[best, col("cover_passage")], unknown * same, same,
+    ], dtype=np.float32)
+
+
+def phrase_features(cands: Candidates, best: int, logit: float, sentence: str, span: tuple[int, int], question: str) -> np.ndarray:
+    """What the short-answer check reads: how long the phrase is, whether it repeats the question, what it holds."""
+    phrase = sentence[span[0] : span[1]]
+    own = _terms(phrase)
+    asked = _terms(question)
+    q_numbers = set(_NUMBER.findall(question))
+    q_words = {w.casefold() for w in re.findall(r"[\w’'-]+", question)}
+    words = phrase.split()
+    return np.array([
+        logit, np.log1p(len(words)), len(phrase) / max(1, len(sentence)), len(own & asked) / max(1, len(own)),
+        float(bool(set(_NUMBER.findall(phrase)) - q_numbers)), float(bool(_YEAR.search(phrase))),
+        float(any(w[:1].isupper() and w.casefold() not in q_words for w in words)),
+        float(span[0] == 0), float(span[1] >= len(sentence.rstrip(".!?…")) - 1),
+        cands.features[best, SENTENCE_FEATURES.index("same_lang")],
+    ], dtype=np.float32)

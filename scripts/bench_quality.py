@@ -1,0 +1,114 @@
+"""Every quality figure of issue 11 in one run, through the real pipeline, on data the fit never saw.
+
+    .venv/bin/python scripts/bench_quality.py [--limit 200] [--json] [--save DIR]
+
+Sets (held-out articles are those of the decision file's seed; indexes come from `python -m qa.fit`'s cache):
+  squad_held            held-out ../shared/train/squad articles
+  piaf_held             held-out ../shared/train/piaf articles (French)
+  french_over_english   tests/eval/squad_held_fr.jsonl: held-out squad questions translated by hand
+  near_miss_*_held      held-out articles with the answering paragraph deleted (half answerable)
+  squad_a, squad_a_fr, near_miss_squad_a   the public development set (tuned freely, so reported apart)
+  seed_en, seed_fr      tests/eval/seed_questions.jsonl by language (written with the project: not held out)
+Then the latency on the seed questions (first token and full answer, p50/p95) and the index build throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+warnings.filterwarnings("ignore")
+
+from qa import evaluate, fit, index  # noqa: E402
+from qa.config import Config  # noqa: E402
+from qa.decide import Decider  # noqa: E402
+from qa.service import Assistant  # noqa: E402
+from qa.text import detect_language  # noqa: E402
+
+SHARED = ROOT.parent / "shared"
+
+
+def run_set(cfg: Config, index_dir: Path, questions: Path, limit: int | None, keep=lambda c: True) -> tuple[dict, list[dict]]:
+    cases = [c for c in evaluate.load_cases(questions) if keep(c)]
+    if limit and len(cases) > limit:
+        rng = np.random.default_rng(0)
+        cases = [cases[i] for i in sorted(rng.choice(len(cases), limit, replace=False))]
+    assistant = Assistant(Config(**{**cfg.__dict__, "index_dir": index_dir}))
+    assistant.warm_up()
+    rows = evaluate.run(assistant, cases)
+    return evaluate.summarize(rows), rows
+
+
+def build_throughput(cfg: Config) -> dict:
+    """Seconds and texts per second to index the public development articles from scratch (e5, 2 threads)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        c = Config(**{**cfg.__dict__, "seeds_dir": SHARED / "eval" / "squad_a" / "docs", "index_dir": Path(tmp) / "index"})
+        t = time.perf_counter()
+        report = index.build(c, log=lambda m: None)
+        s = time.perf_counter() - t
+    return {"documents": report.documents, "chunks": report.chunks, "texts_embedded": report.embedded, "seconds": round(s, 1),
+            "texts_per_s": round(report.embedded / s, 1)}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--limit", type=int, default=200, help="at most this many questions per set (0: all)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--save", type=Path, help="write each set's per-question rows there")
+    p.add_argument("--skip-build", action="store_true", help="skip the index build throughput")
+    args = p.parse_args()
+    cfg = Config.load()
+    meta = Decider.load(cfg.decision_file).meta
+    work = Path(cfg.cache_dir) / "fit"
+    sets = fit.prepare_sets(SHARED / "train", SHARED / "eval", work, cfg, meta["seed"], lambda m: print(m, file=sys.stderr))
+    squad_a = work / "index" / "squad_a"
+    runs = {name: (s.index, s.questions) for name, s in sets.items()
+            if s.role == "held" and s.kind in ("answers", "cross_language", "near_miss")}
+    runs |= {"squad_a": (squad_a, SHARED / "eval" / "squad_a" / "questions.jsonl"),
+             "squad_a_fr": (squad_a, SHARED / "eval" / "squad_a_fr" / "questions.jsonl"),
+             "near_miss_squad_a": (sets["near_miss_squad_a"].index, sets["near_miss_squad_a"].questions)}
+    seed_index = Path(tempfile.mkdtemp()) / "index"
+    index.build(Config(**{**cfg.__dict__, "index_dir": seed_index}), log=lambda m: None)
+    limit = args.limit or None
+    results: dict[str, dict] = {}
+    for name, (ix, questions) in runs.items():
+        print(f"running {name}", file=sys.stderr, flush=True)
+        results[name], rows = run_set(cfg, ix, questions, limit)
+        if args.save:
+            args.save.mkdir(parents=True, exist_ok=True)
+            with open(args.save / f"{name}.jsonl", "w", encoding="utf-8") as f:
+                f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    seed = ROOT / "tests" / "eval" / "seed_questions.jsonl"
+    for lang in ("en", "fr"):
+        results[f"seed_{lang}"], _ = run_set(cfg, seed_index, seed, None, lambda c, lang=lang: detect_language(c.question) == lang)
+    results["seed_all"], _ = run_set(cfg, seed_index, seed, None)
+    shutil.rmtree(seed_index.parent, ignore_errors=True)
+    if not args.skip_build:
+        results["index_build"] = build_throughput(cfg)
+    keys = ("n", "n_unanswerable", "retrieval_hit@1", "retrieval_hit@5", "answer_accuracy", "refusal_accuracy", "false_refusal_rate",
+            "citation_support", "first_token_p50_s", "latency_p50_s", "latency_p95_s")
+    if args.json:
+        print(json.dumps(results, indent=1))
+        return 0
+    print(f"{'set':<26}" + "".join(f"{k.replace('retrieval_', '').replace('_rate', ''):>14}" for k in keys))
+    for name, m in results.items():
+        if name == "index_build":
+            continue
+        print(f"{name:<26}" + "".join(f"{m[k]:>14}" if isinstance(m[k], int) else f"{m[k]:>14.3f}" for k in keys))
+    if "index_build" in results:
+        print("index build:", json.dumps(results["index_build"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""The fitted decision: its file (shipped, versioned, checked), its inputs, and the fitting steps on small real data."""
+
+import json
+
+import numpy as np
+import pytest
+
+from qa import features as F
+from qa import fit
+from qa.config import Config
+from qa.decide import VERSION, Decider, Linear, reorder, sentence_inputs
+from qa.errors import ModelError
+from qa.search import FUSION_FEATURES
+
+from .conftest import ROOT
+from .test_answer_steps import passage
+
+SHIPPED = Config().decision_file
+
+
+def test_the_shipped_decision_file_loads_and_carries_its_held_out_figures():
+    d = Decider.load(SHIPPED)
+    assert d.meta["version"] == VERSION and d.meta["seed"] == 0
+    assert set(d.thresholds) == {"answer", "relevant", "also", "phrase"}
+    held = d.meta["held_out"]
+    assert {"squad_held", "piaf_held", "near_miss_squad_held", "french_over_english_held"} <= set(held)
+    assert len(d.fusion) == len(FUSION_FEATURES)
+    assert SHIPPED.stat().st_size < 100_000  # a small file, not weights
+
+
+def test_a_decision_file_of_another_version_or_damaged_is_refused_with_one_sentence(tmp_path):
+    d = Decider.load(SHIPPED)
+    d.save(tmp_path / "ok.npz")
+    again = Decider.load(tmp_path / "ok.npz")
+    assert np.array_equal(again.fusion, d.fusion) and again.thresholds == d.thresholds
+    with np.load(tmp_path / "ok.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays["meta"]))
+    for name, change in (("old.npz", {"version": VERSION - 1}), ("features.npz", {"features": {"sentence": ["cos"]}})):
+        np.savez(tmp_path / name, **{**arrays, "meta": np.array(json.dumps({**meta, **change}))})
+        with pytest.raises(ModelError, match="refit it with `python -m qa.fit`"):
+            Decider.load(tmp_path / name)
+    (tmp_path / "bad.npz").write_bytes(b"not a numpy file")
+    for path in (tmp_path / "bad.npz", tmp_path / "missing.npz"):
+        with pytest.raises(ModelError, match="cannot be read"):
+            Decider.load(path)
+
+
+def test_a_sentence_in_another_language_is_read_only_through_cross_language_features():
+    f = np.ones((2, len(F.SENTENCE_FEATURES)), np.float32)
+    f[1, F.SENTENCE_FEATURES.index("same_lang")] = 0.0
+    x = sentence_inputs(f)
+    n, k = len(F.SENTENCE_FEATURES), len(F.CROSS_LANGUAGE)
+    assert x.shape == (2, n + k + 1)
+    assert (x[0, :n] == 1).all() and (x[0, n:] == 0).all()  # same language: the full feature set, no cross block
+    assert (x[1, :n] == 0).all() and (x[1, n:] == 1).all()
+
+
+def test_reorder_puts_the_passage_of_the_best_sentence_first_and_remaps_the_candidates():
+    a, b = passage(source="a.txt"), passage(source="b.txt")
+    cands = F.Candidates(np.array([0, 0, 1]), np.array([0, 10, 0]), np.array([5, 20, 5]), np.zeros((3, 2), np.float32),
+                         np.zeros((3, len(F.SENTENCE_FEATURES)), np.float32))
+    ranked, remapped = reorder([a, b], cands, np.array([0.1, -1.0, 2.0]))
+    assert [p.chunk.source for p in ranked] == ["b.txt", "a.txt"] and [p.rank for p in ranked] == [1, 2]
+    assert remapped.passage.tolist() == [1, 1, 0]  # each candidate still points at its own passage
+    assert [ranked[p].chunk.source for p in remapped.passage] == ["a.txt", "a.txt", "b.txt"]
+
+
+def test_logistic_fit_learns_the_informative_feature_and_the_fusion_prefers_it():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((400, 3))
+    y = x[:, 1] + 0.3 * rng.standard_normal(400) > 0
+    m = fit.fit_linear(x, y)
+    assert isinstance(m, Linear) and np.argmax(np.abs(m.weights)) == 1 and m.weights[1] > 0
+    assert ((m(x) > 0) == y).mean() > 0.85
+    records = []
+    for _ in range(60):  # the gold candidate stands out on feature 0 (dense) only
+        pool = rng.standard_normal((20, 6)).astype(np.float32)
+        labels = np.zeros(20, bool)
+        labels[3] = True
+        pool[3, 0] += 3.0
+        records.append(fit.Record("q", "en", "a", ["x"], False, pool, labels, np.zeros((0, 1)), np.zeros(0, bool), [], [], [], 0.0))
+    w = fit.fit_fusion(records)
+    assert np.argmax(w) == 0 and fit.retrieval_hits(records, w)["hit@1"] > 0.9
+
+
+def test_the_article_split_is_seeded_disjoint_and_holds_out_a_third():
+    docs = ROOT.parent / "shared" / "train" / "squad" / "docs"
+    if not docs.is_dir():
+        pytest.skip("../shared/train is not beside this checkout")
+    fit_a, held_a = fit.split_articles(docs, 0)
+    fit_b, held_b = fit.split_articles(docs, 0)
+    assert (fit_a, held_a) == (fit_b, held_b) and not fit_a & held_a
+    assert len(held_a) == round(len(fit_a | held_a) / 3) and fit.split_articles(docs, 1)[1] != held_a
+
+
+def test_precision_threshold_accepts_only_what_reaches_the_precision():
+    p = np.array([0.1, 0.4, 0.6, 0.8, 0.9])
+    y = np.array([False, True, False, True, True])
+    assert fit.precision_threshold(p, y, 0.9) == pytest.approx(0.8)
+    assert fit.precision_threshold(p, np.zeros(5, bool), 0.9) == 1.0
+
+
+def test_candidates_hold_each_document_sentence_once_with_sane_features(seed_index, embedder):
+    from qa.index import Index
+    from qa.search import Searcher
+
+    ix = Index.load(seed_index)
+    s = Searcher(ix, embedder)
+    q = s.query("What share of the workforce are engineers?")
+    pool = s.pool(q)
+    passages = s.rank(pool, 8)
+    c = F.candidates(q, passages, ix, pool.sentence_keyword)
+    keys = [(passages[p].chunk.source, passages[p].chunk.start + a) for p, a in zip(c.passage, c.start)]
+    assert len(keys) == len(set(keys)) and len(c) > 3  # overlapping chunks: each sentence once
+    texts = [passages[p].chunk.text[a:b] for p, a, b in zip(c.passage, c.start, c.end)]
+    best = texts.index("Engineers make up 80% of the workforce.")
+    col = F.SENTENCE_FEATURES.index
+    assert c.features[best, col("cover")] == c.features[:, col("cover")].max() > 0.5
+    assert c.features[best, col("new_number")] == 1 and c.features[best, col("percent")] == 1
+    assert c.features[best, col("cos_gap")] <= 0 and np.isclose(c.features[:, col("cos_gap")].max(), 0)
+    assert F.unknown_share(s.query("What is the capital of Germany?"), ix) == 1.0
