@@ -824,10 +824,12 @@ def check(claim: str, span: str, lang: Lang | None = None, span_lang: Lang | Non
         near_same = set().union(*(_overlap(want, s, _quantity_clause(s, x), cross) for x in same))
         if near_rivals - near_same and not near_same - near_rivals:  # the claim's words point at another number only
             return Verdict(False, f"In the cited span, “{literal}” belongs to another fact.", "number")
-        around = _near(c, q)  # the same test with the words right next to the numbers
+        around = _near(c, q)  # the same test with the words right next to the numbers, where a name decides
         next_rivals = {w.stem for w in around if any(_same(w, x, cross) for r in rivals for x in _near(s, r))}
         next_same = {w.stem for w in around if any(_same(w, x, cross) for r in same for x in _near(s, r))}
-        if next_rivals - next_same and not next_same - next_rivals:
+        names = {w.stem for w in around if w.cap and not w.first}
+        if (next_rivals - next_same and not next_same - next_rivals) or \
+                (names & (next_rivals - next_same) and not names & (next_same - next_rivals)):
             return Verdict(False, f"In the cited span, “{literal}” goes with other words.", "number")
 
     if quote:
@@ -892,11 +894,13 @@ def _near(p: _Parsed, q: Quantity, reach: int = 3) -> list[_Word]:
     number of its kind."""
     stops = [x.start for x in p.quantities if x is not q and _kind(x) == _kind(q)]
     home = _quantity_clause(p, q)
-    pause = re.compile(r"[,;:()]")
-    left = [w for w in p.words if w.end <= q.start and w.clause == home and not any(w.end <= t < q.start for t in stops)
-            and not pause.search(p.text[w.end:q.start])]
-    right = [w for w in p.words if w.start >= q.end and w.clause == home and not any(q.end <= t < w.start for t in stops)
-             and not pause.search(p.text[q.end:w.start])]
+    def pause(gap: str) -> bool:  # a short parenthesis of numbers ("25 miles (40 km) south") is no pause
+        return bool(re.search(r"[,;:()]", re.sub(r"\(\s*\d[^()]{0,18}\)", "", gap)))
+    words = [w for w in p.words if w.clause == home or w.start > q.end]
+    left = [w for w in words if w.end <= q.start and w.clause == home and not any(w.end <= t < q.start for t in stops)
+            and not pause(p.text[w.end:q.start])]
+    right = [w for w in words if w.start >= q.end and not any(q.end <= t < w.start for t in stops)
+             and not pause(p.text[q.end:w.start])]
     return [w for w in left if w.stem][-reach:] + [w for w in right if w.stem][:reach]
 
 
