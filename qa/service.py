@@ -16,6 +16,7 @@ from .config import Config
 from .errors import QAError
 from .index import Index, current_generation
 from .search import Passage, Query, Searcher
+from .verify import complete_sentences, parse_claims
 
 
 class Assistant:
@@ -161,6 +162,9 @@ class Assistant:
             return
         gen = self.generator
         prompt, system = A.build_prompt(prepared, evidence, gen.small)
+        if not gen.small:
+            yield from self._stream_large(prepared, evidence, prompt, system, timings, t0)
+            return
         pieces: list[str] = []
         for piece in gen.stream(prompt, **self.generation_options(evidence, system)):
             if not pieces:
@@ -169,6 +173,45 @@ class Assistant:
             yield {"type": "token", "text": piece}
         timings.setdefault("first_token_s", time.perf_counter() - t0)
         ans = A.postprocess(prepared, evidence, "".join(pieces), gen.small, self.cfg)
+        timings["total_s"] = time.perf_counter() - t0
+        ans.timings = timings
+        yield {"type": "answer", "answer": ans}
+
+    def _stream_large(self, prepared: A.Prepared, evidence: A.Evidence, prompt: str, system: str | None,
+                      timings: dict[str, float], t0: float) -> Iterator[dict]:
+        """Large model: each complete sentence is checked against the span it will cite before any of it is shown; only
+        verified (possibly re-cited) sentences become "token" events, and the answer is exactly what they showed."""
+        checker = A.ClaimChecker(prepared, evidence, self.cfg)
+        shown: list[str] = []
+
+        def show(text: str) -> Iterator[dict]:
+            for claim in parse_claims(text, prepared.lang):
+                sentence = checker.add(claim)
+                if sentence:
+                    timings.setdefault("first_token_s", time.perf_counter() - t0)
+                    shown.append(sentence if not shown else " " + sentence)
+                    yield {"type": "token", "text": shown[-1]}
+
+        pending = ""
+        stream = self.generator.stream(prompt, **self.generation_options(evidence, system))
+        try:
+            for piece in stream:
+                pending += piece
+                done, pending = complete_sentences(pending, prepared.lang)
+                for sentence in done:
+                    yield from show(sentence)
+                if checker.full:
+                    break  # the answer is long enough: stop the model
+        finally:
+            close = getattr(stream, "close", None)
+            if close:
+                close()  # ends the HTTP request when the answer is full or the client has gone
+        if not checker.full:
+            yield from show(pending)  # the stream has ended: its last sentence is complete
+        ans = checker.answer()
+        if ans.refused:
+            yield {"type": "token", "text": ans.answer}
+        timings.setdefault("first_token_s", time.perf_counter() - t0)
         timings["total_s"] = time.perf_counter() - t0
         ans.timings = timings
         yield {"type": "answer", "answer": ans}
