@@ -2,7 +2,8 @@
 
 import pytest
 
-from qa.verify import best_span, check, complete_sentences, parse_claims, quantities
+from qa.quantities import quantities
+from qa.verify import best_span, check, complete_sentences, parse_claims
 
 from .conftest import EVAL
 
