@@ -436,7 +436,8 @@ class ClaimChecker:
         key = (passage.chunk.id, span[0], span[1])
         if key not in self._citations:
             self._citations[key] = _cite(len(self._citations) + 1, passage, span)
-        sentence = _marked(claim.text, self._citations[key].n)
+        closed = claim.text if re.search(r"[.!?…][\"'»”)]*$", claim.text) else claim.text + "."  # one sentence per claim
+        sentence = _marked(closed, self._citations[key].n)
         self.shown.append(sentence)
         self._words += words
         return sentence
