@@ -43,7 +43,7 @@ def scores(rows: list[dict]) -> dict:
     return {"n": len(rows), "supported": pos, "accepted": tp + fp, "false_accepts": fp,
             "precision": round(tp / (tp + fp), 4) if tp + fp else None,
             "recall": round(tp / pos, 4) if pos else None,
-            "rejected_unsupported": round(sum(not r["accepted"] and not r["label"] for r in rows) / max(1, len(rows) - pos), 4)}
+            "rejected_unsupported": round(sum(not r["accepted"] and not r["label"] for r in rows) / max(1, len(rows) - pos), 4)}  # noqa: E501
 
 
 def report(rows: list[dict]) -> dict:
@@ -72,7 +72,11 @@ def main() -> None:
     if args.json:
         print(json.dumps(out, indent=1))
     else:
-        fmt = lambda s: f"n={s['n']:4d}  precision={s['precision'] if s['precision'] is not None else '-':<6}  recall={s['recall'] if s['recall'] is not None else '-':<6}  false accepts={s['false_accepts']}"  # noqa: E731
+        def fmt(s: dict) -> str:
+            p, r = (s[k] if s[k] is not None else "-" for k in ("precision", "recall"))
+            caught = s["rejected_unsupported"] if s["n"] > s["supported"] else "-"
+            return f"n={s['n']:4d}  precision={p:<6}  recall={r:<6}  unsupported rejected={caught:<6}  false accepts={s['false_accepts']}"
+
         print(f"overall            {fmt(out['overall'])}")
         for group in ("half", "lang", "pair", "kind"):
             for k, s in out[group].items():
