@@ -4,7 +4,9 @@ check(claim, span) decides whether one sentence of the document entails a claim,
 every number (as a value with its unit), date, name and negation of the claim must agree with that sentence, each
 number must sit in the part of the sentence the claim talks about, and every content word of the claim must be in
 the sentence (or be a listed paraphrase of one of its words). A claim whose facts come from two sentences is supported
-by neither: spans are single sentences.
+by neither: spans are single sentences. Across languages (a French claim over an English sentence) words cannot be
+compared without a translation: numbers, dates, names and negation must still agree, and at least half of the content
+words must have a cognate or a listed translation in the sentence (measured by scripts/bench_verify.py).
 """
 
 from __future__ import annotations
@@ -493,7 +495,7 @@ def check(claim: str, span: str, lang: Lang | None = None, span_lang: Lang | Non
     if ranked:
         return Verdict(False, ranked, "number")
 
-    # content words: all of them in the span (or a paraphrase of one); across languages, most of them
+    # content words: all of them in the span (or a paraphrase of one); across languages (no translation), half of them
     missing = [w for w in c.stems() if not _found(w, s, cross, lang)]
     if missing and not cross and len(missing) == 1 and _stands_for_pronoun(missing[0], c, s):
         missing = []
