@@ -21,7 +21,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch is pinned to the CPU build first, so no dependency pulls a CUDA build.
 	$(BIN)/pip install --disable-pip-version-check -q torch==2.13.0
-	$(BIN)/pip install --disable-pip-version-check -q -e '.[test]'
+	# llama-cpp-python (test extra) builds llama.cpp from source: text only (no multimodal library), all cores.
+	CMAKE_ARGS="$${CMAKE_ARGS:--DLLAVA_BUILD=OFF}" CMAKE_BUILD_PARALLEL_LEVEL="$$(nproc)" \
+		$(BIN)/pip install --disable-pip-version-check -q -e '.[test]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 index: $(STAMP)

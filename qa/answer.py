@@ -17,7 +17,7 @@ from .errors import InputError
 from .features import Candidates
 from .search import Passage
 from .text import Lang, content_words, detect_language, fold, tokenize
-from .verify import best_quote, find, parse_claims, support
+from .verify import Claim, best_span, find, parse_claims
 
 Outcome = Literal["answer", "closest", "none"]
 
@@ -187,12 +187,6 @@ def resolve_possessive(question: str, name: str, lang: Lang) -> str:
 def preprocess(question: str, history: list[dict]) -> Prepared:
     lang = detect_language(question)
     focus, context = rewrite(question, history, lang)
-    return Prepared(question=question, focus=focus, lang=lang, search_lang=lang, context=context)
-
-
-def preprocess(question: str, history: list[dict]) -> Prepared:
-    lang = detect_language(question)
-    focus, context = rewrite(question, history, lang)
     return Prepared(question=question, focus=focus, lang=lang, context=context)
 
 
@@ -341,50 +335,65 @@ def _marked(sentence: str, n: int) -> str:
 
 
 def _verified(prepared: Prepared, evidence: Evidence, generated: str, cfg: Config) -> Answer:
-    """Large model: keep each sentence its cited passage supports, re-cite or quote the others, drop the rest."""
+    """Large model: show each sentence only with the citation of a passage sentence that entails it (the one it cites,
+    else another); drop the rest."""
     if "NOT IN THE DOCUMENTS" in generated.upper() or not generated.strip():
         return refusal(prepared, {})
-    passages = evidence.passages
-    out: list[str] = []
-    citations: dict[tuple[str, int, int], Citation] = {}
-
-    def mark(p: Passage, span: tuple[int, int]) -> int:
-        key = (p.chunk.id, span[0], span[1])
-        if key not in citations:
-            citations[key] = _cite(len(citations) + 1, p, span)
-        return citations[key].n
-
+    checker = ClaimChecker(prepared, evidence, cfg)
     for claim in parse_claims(generated, prepared.lang):
-        cited = [passages[n - 1] for n in claim.cites if 1 <= n <= len(passages)]
-        ok = [p for p in cited if support(claim.text, p.chunk.text, prepared.lang) >= cfg.support_threshold]
-        if not ok:  # re-cite: another passage may support it
-            ok = [p for p in passages if support(claim.text, p.chunk.text, prepared.lang) >= cfg.support_threshold][:1]
-        if ok:
-            p = ok[0]
-            a, b, _ = best_quote(claim.text, p.chunk.text, p.chunk.lang)
-            out.append(_marked(claim.text, mark(p, (a, b) if b else (0, len(p.chunk.text)))))
-            continue
-        for p in cited or passages[:1]:  # replace by the passage sentence it paraphrases, if there is one
-            a, b, overlap = best_quote(claim.text, p.chunk.text, p.chunk.lang)
-            if overlap >= cfg.support_threshold:
-                out.append(_marked(f"« {p.chunk.text[a:b]} »", mark(p, (a, b))))
-                break
-        # otherwise the sentence is dropped
-    words = 0
-    kept = []
-    for sentence in out:
-        words += len(sentence.split())
-        if words > cfg.answer_max_words and kept:
-            break
-        kept.append(sentence)
-    if not kept:
-        return refusal(prepared, {})
-    answer = " ".join(kept)
-    used = sorted((c for c in citations.values() if f"[{c.n}]" in answer), key=lambda c: c.n)
-    return Answer(prepared.question, answer, False, used, prepared.query, prepared.lang)
+        checker.add(claim)
+    return checker.answer()
 
 
-def _trim(sentence: str, max_words: int) -> str:
-    words = sentence.split()
-    return sentence if len(words) <= max_words else " ".join(words[:max_words]) + " …"
+class ClaimChecker:
+    """Checks a large model's sentences one at a time against single sentences of the evidence passages (verify.check)
+    and keeps the sentences shown and their citations; _verified() and the streaming service share it."""
 
+    def __init__(self, prepared: Prepared, evidence: Evidence, cfg: Config) -> None:
+        self.prepared, self.evidence, self.cfg = prepared, evidence, cfg
+        self.shown: list[str] = []  # the sentences shown, with their markers
+        self.full = False  # the answer reached answer_max_words
+        self._citations: dict[tuple[str, int, int], Citation] = {}
+        self._words = 0
+
+    def add(self, claim: Claim) -> str | None:
+        """The sentence to show for claim, marked [n] for the sentence span that entails it; None when dropped."""
+        if self.full or "NOT IN THE DOCUMENTS" in claim.text.upper():
+            return None
+        placed = self.place(claim)
+        if placed is None:
+            return None
+        passage, span = placed
+        words = len(claim.text.split())
+        if self.shown and self._words + words > self.cfg.answer_max_words:
+            self.full = True
+            return None
+        key = (passage.chunk.id, span[0], span[1])
+        if key not in self._citations:
+            self._citations[key] = _cite(len(self._citations) + 1, passage, span)
+        closed = claim.text if re.search(r"[.!?…][\"'»”)]*$", claim.text) else claim.text + "."  # one sentence per claim
+        sentence = _marked(closed, self._citations[key].n)
+        self.shown.append(sentence)
+        self._words += words
+        return sentence
+
+    def place(self, claim: Claim) -> tuple[Passage, tuple[int, int]] | None:
+        """(passage, sentence span) that entails the claim: in the passages it cites first, then in the others."""
+        passages = self.evidence.passages
+        cited = [n - 1 for n in dict.fromkeys(claim.cites) if 1 <= n <= len(passages)]
+        lang = detect_language(claim.text)
+        for i in cited + [i for i in range(len(passages)) if i not in cited]:
+            chunk = passages[i].chunk
+            span = best_span(claim.text, chunk.text, lang, chunk.lang)
+            if span:
+                return passages[i], span
+        return None
+
+    def answer(self) -> Answer:
+        """The verified answer: the sentences shown, joined by spaces; a refusal when none was."""
+        if not self.shown:
+            return refusal(self.prepared, {})
+        text = " ".join(self.shown)
+        used = sorted(self._citations.values(), key=lambda c: c.n)
+        p = self.prepared
+        return Answer(p.question, text, False, used, p.query, p.lang)

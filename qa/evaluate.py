@@ -110,30 +110,47 @@ def f1(prediction: str, truth: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def citations_supported(answer: str, citations: list[dict]) -> list[bool]:
-    """For each [n] in the answer: does citation n's text support the text its marker closes (numbers, names, terms)?"""
-    from .answer import QUOTE_INTRO
-    from .text import detect_language
-    from .verify import support
+_OPENING = re.compile(r"[«“]")
 
+
+def cited_pieces(answer: str) -> list[tuple[str, list[int]]]:
+    """The answer cut at its markers: (claims a group of markers closes, marker numbers). A piece that quotes the
+    document claims its bold short answer and its quote, not the frame around them ("According to the documents: ")."""
+    parts = re.split(r"((?:\s*\[\d+\])+)", answer)  # text, markers, text, markers, ...
+    pieces = []
+    for text, marks in zip(parts[::2], parts[1::2]):
+        opening = _OPENING.search(text)
+        if opening:  # a frame, then the quote (closed here or after the markers)
+            quote = text[opening.end() :].replace("**", "").strip(" «»“”")
+            claims = re.findall(r"\*\*(.+?)\*\*", text[: opening.start()]) + [quote]
+        else:
+            claims = [text.replace("**", "").strip(" «»“”")]
+        pieces.append((claims, [int(n) for n in re.findall(r"\d+", marks)]))
+    return pieces
+
+
+def piece_supported(claims: list[str], span: str) -> bool:
+    """Whether what a marker closes says only what its span says: each claim (a short answer, a quote, a sentence) is
+    entailed by the span on its own."""
+    from .verify import check
+
+    claims = [c.strip(" .;:") for c in claims if c.strip(" .;:")]
+    return bool(claims) and bool(span.strip()) and all(check(c, span).supported for c in claims)
+
+
+def citations_supported(answer: str, citations: list[dict]) -> list[bool]:
+    """For each [n] in the answer: does citation n's span entail the text its marker closes (qa.verify.check)?"""
     texts = {c["n"]: c.get("text", "") for c in citations}
-    for intro in QUOTE_INTRO.values():  # a quote in the documents' language inside a frame in the question's
-        if answer.startswith(intro):
-            answer = answer[len(intro):].strip().removeprefix("«").removesuffix("»").strip()
-    lang = detect_language(answer)
-    parts = re.split(r"((?:\s*\[\d+\])+)", answer.replace("**", ""))  # text, markers, text, markers, ...
-    claims = [(text.strip(" .;"), [int(n) for n in re.findall(r"\d+", marks)]) for text, marks in zip(parts[::2], parts[1::2])]
-    return [support(text, texts.get(n, ""), lang) >= 0.5 for text, cites in claims for n in cites]
+    return [piece_supported(text, texts.get(n, "")) for text, cites in cited_pieces(answer) for n in cites]
 
 
 def citation_ok(citation: dict, answer: str, case: Case) -> bool:
-    """A citation is right when its passage holds a gold answer (or, with no gold, supports the answer)."""
+    """A citation is right when its passage holds a gold answer (or, with no gold, its span entails what cites it)."""
     text = citation.get("passage") or citation.get("text", "")
     if case.answers:
         return contains_answer(text, case.answers)
-    from .verify import support
-
-    return support(answer_text(answer), text, "en") >= 0.5
+    cited = [piece for piece, cites in cited_pieces(answer) if citation.get("n") in cites]
+    return bool(cited) and all(piece_supported(piece, citation.get("text", "")) for piece in cited)
 
 
 def summarize(rows: list[dict]) -> dict:

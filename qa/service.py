@@ -15,6 +15,7 @@ from .decide import Decider, reorder
 from .errors import QAError
 from .index import Index, current_generation
 from .search import Passage, Searcher
+from .verify import complete_sentences, parse_claims
 
 
 class Assistant:
@@ -129,7 +130,8 @@ class Assistant:
         yield {"type": "decision", "outcome": d.outcome, "p_answer": d.p_answer, "p_relevant": d.p_relevant}
         gen = None if d.outcome != "answer" else self.generator
         if gen is not None and not gen.small:
-            yield from self._stream_large(prepared, evidence, timings, t0)
+            prompt, system = A.build_prompt(prepared, evidence, False)
+            yield from self._stream_large(prepared, evidence, prompt, system, timings, t0)
             return
         short = None
         if gen is not None:
@@ -147,14 +149,41 @@ class Assistant:
         ans.timings = timings
         yield {"type": "answer", "answer": ans}
 
-    def _stream_large(self, prepared: A.Prepared, evidence: A.Evidence, timings: dict, t0: float) -> Iterator[dict]:
-        """A large model writes cited sentences; only what verification keeps is shown."""
-        gen = self.generator
-        prompt, system = A.build_prompt(prepared, evidence, False)
-        pieces = list(gen.stream(prompt, **self.generation_options(system)))
-        ans = A.postprocess(prepared, evidence, "".join(pieces), False, self.cfg)
-        timings["first_token_s"] = time.perf_counter() - t0
-        yield {"type": "token", "text": ans.answer}
+    def _stream_large(self, prepared: A.Prepared, evidence: A.Evidence, prompt: str, system: str | None,
+                      timings: dict[str, float], t0: float) -> Iterator[dict]:
+        """Large model: each complete sentence is checked against the span it will cite before any of it is shown; only
+        verified (possibly re-cited) sentences become "token" events, and the answer is exactly what they showed."""
+        checker = A.ClaimChecker(prepared, evidence, self.cfg)
+        shown: list[str] = []
+
+        def show(text: str) -> Iterator[dict]:
+            for claim in parse_claims(text, prepared.lang):
+                sentence = checker.add(claim)
+                if sentence:
+                    timings.setdefault("first_token_s", time.perf_counter() - t0)
+                    shown.append(sentence if not shown else " " + sentence)
+                    yield {"type": "token", "text": shown[-1]}
+
+        pending = ""
+        stream = self.generator.stream(prompt, **self.generation_options(system))
+        try:
+            for piece in stream:
+                pending += piece
+                done, pending = complete_sentences(pending, prepared.lang)
+                for sentence in done:
+                    yield from show(sentence)
+                if checker.full:
+                    break  # the answer is long enough: stop the model
+        finally:
+            close = getattr(stream, "close", None)
+            if close:
+                close()  # ends the HTTP request when the answer is full or the client has gone
+        if not checker.full:
+            yield from show(pending)  # the stream has ended: its last sentence is complete
+        ans = checker.answer()
+        if ans.refused:
+            yield {"type": "token", "text": ans.answer}
+        timings.setdefault("first_token_s", time.perf_counter() - t0)
         timings["total_s"] = time.perf_counter() - t0
         ans.timings = timings
         yield {"type": "answer", "answer": ans}

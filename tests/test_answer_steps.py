@@ -193,6 +193,27 @@ def test_generated_answer_is_verified_sentence_by_sentence():
             assert support(claim.text, by_n[n].passage, "en") >= 0.5
 
 
+def test_large_model_sentences_are_checked_against_the_exact_span_they_cite():
+    from qa.verify import check
+
+    aix = ("Provence, particularly the Aix-Marseille region, has become the favoured destination for optics and "
+           "photonics businesses. The region’s ideal location has created a vibrant ecosystem for startups.")
+    ev = evidence(aix.split(". ")[0] + ".", passages=[passage(aix, source="aix.txt", start=0), passage()], text=aix)
+    prepared = A.Prepared("Tell me about optics in Provence.", "Tell me about optics in Provence.", "en")
+    generated = ("Optics and photonics businesses favour the Aix-Marseille region [1]. "
+                 "Engineers make up 25% of the workforce [2]. "  # the issue's example: contradicted by [2], dropped
+                 "Academia has no role in the optics sector [2]. "  # negation: dropped
+                 "Engineers make up 80% of the workforce and the region is the favoured destination [2]. "  # two sentences' facts
+                 "Engineers make up 80% of the workforce [1].")  # wrong citation: re-cited to the sentence that says it
+    ans = A.postprocess(prepared, ev, generated, small=False, cfg=CFG)
+    assert ans.answer == "Optics and photonics businesses favour the Aix-Marseille region [1]. Engineers make up 80% of the workforce [2]."
+    by_n = {c.n: c for c in ans.citations}
+    assert by_n[1].text == "Provence, particularly the Aix-Marseille region, has become the favoured destination for optics and photonics businesses."
+    assert by_n[2].text == "Engineers make up 80% of the workforce." and by_n[2].source == "seed.txt"
+    for claim in parse_claims(ans.answer, "en"):
+        assert all(check(claim.text, by_n[n].text).supported for n in claim.cites)
+
+
 def test_generated_refusal_or_nothing_supported_becomes_a_refusal():
     ev = evidence("Engineers make up 80% of the workforce.")
     prepared = A.Prepared("Who?", "Who?", "en")

@@ -68,6 +68,38 @@ def test_citation_support_checks_each_cited_sentence_against_its_citation():
     assert m["citation_support"] == 0.75
 
 
+def test_citation_support_is_judged_against_each_span_not_how_the_answer_was_built():
+    eng = {"n": 1, "text": "Engineers make up 80% of the workforce."}
+    favour = {"n": 2, "text": "Provence, particularly the Aix-Marseille region, has become the favoured destination for optics and photonics businesses."}
+    good = "Optics and photonics businesses favour the Aix-Marseille region [2]. Engineers make up 80% of the workforce [1]."
+    assert E.citations_supported(good, [eng, favour]) == [True, True]
+    contradicted = "Optics and photonics businesses favour the Aix-Marseille region [2]. Engineers make up 25% of the workforce [1]."
+    assert E.citations_supported(contradicted, [eng, favour]) == [True, False]  # the example
+    wrong_citation = "Optics and photonics businesses favour the Aix-Marseille region [1]. Engineers make up 80% of the workforce [2]."
+    assert E.citations_supported(wrong_citation, [eng, favour]) == [False, False]
+    negated = "Engineers do not make up 80% of the workforce [1]."
+    assert E.citations_supported(negated, [eng]) == [False]
+    rows = lambda answer: [{**row(), "citations_supported": E.citations_supported(answer, [eng, favour])}]  # noqa: E731
+    assert E.summarize(rows(good))["citation_support"] == 1.0
+    assert E.summarize(rows(contradicted))["citation_support"] == 0.5 and E.summarize(rows(wrong_citation))["citation_support"] == 0.0
+
+
+def test_extractive_answer_forms_are_judged_fairly():
+    eng = [{"n": 1, "text": "Engineers make up 80% of the workforce."}]
+    assert E.citations_supported('**80%** — "Engineers make up 80% of the workforce." [1]', eng) == [True]
+    assert E.citations_supported('**25%** — "Engineers make up 80% of the workforce." [1]', eng) == [False]  # a phrase not in the span
+    assert E.citations_supported('**80%** — "Engineers make up 85% of the workforce." [1]', eng) == [False]  # a misquote
+    assert E.citations_supported("D'après le document (en anglais) : « Engineers make up 80% of the workforce. » [1]", eng) == [True]
+    assert E.citations_supported("Engineers make up **80%** of the workforce [1].", eng) == [True]
+
+
+def test_citation_ok_without_gold_needs_the_span_to_entail_what_cites_it():
+    eng = {"n": 1, "text": "Engineers make up 80% of the workforce.", "passage": "Engineers make up 80% of the workforce. Thales is big."}
+    assert E.citation_ok(eng, "Engineers make up 80% of the workforce [1].", case(answers=(), unanswerable=True))
+    assert not E.citation_ok(eng, "Thales makes up 80% of the workforce [1].", case(answers=(), unanswerable=True))
+    assert not E.citation_ok(eng, "Engineers make up 80% of the workforce.", case(answers=(), unanswerable=True))  # not cited
+
+
 def test_citation_recall_counts_correct_answers_with_a_right_citation():
     m = E.summarize([row(cites=(True,)), row(cites=(False,)), row(correct=False, cites=())])
     assert m["citation_recall"] == 0.5

@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -10,8 +11,31 @@ from qa import generators
 from qa.errors import GeneratorError, QAError
 
 
+def event(obj) -> bytes:
+    return f"data: {json.dumps(obj)}\n\n".encode()
+
+
+def delta(content=None, role=None, finish=None) -> bytes:
+    d = {k: v for k, v in (("role", role), ("content", content)) if v is not None}
+    return event({"choices": [{"index": 0, "delta": d, "finish_reason": finish}]})
+
+
+# What the scripted server sends, by the model name a test asks for: the protocol details real servers differ on.
+SCRIPTS = {
+    "chunked": [delta(role="assistant"), delta(""), delta("Engin"), delta("eers make up 8"), event({"choices": []}),
+                b": keep-alive\n\n", b"event: message\n", delta("0% of the work"), delta("force [1]."),
+                delta(finish="stop"), b"data: [DONE]\n\n"],
+    "no-done": [delta("Engineers make up "), delta("80% of the workforce [1].")],  # closes without [DONE]
+    "finish-first": [delta("Engineers make up 80% of the workforce [1].", finish="length"), delta("never read")],
+    "legacy": [event({"choices": [{"text": "Engineers make up 80%", "finish_reason": None}]}), b"data: [DONE]\n\n"],
+    "malformed": [delta("Engineers "), b"data: {not json\n\n"],
+    "midstream-error": [delta("Engineers "), event({"error": {"message": "CUDA out of memory", "type": "server_error"}})],
+    "stall": [delta("Engineers make up "), ("sleep", 3.0), delta("80%.")],
+}
+
+
 class FakeOpenAI(BaseHTTPRequestHandler):
-    """A minimal OpenAI-compatible chat endpoint that streams a fixed reply and records the request."""
+    """A minimal OpenAI-compatible chat endpoint that streams a scripted reply and records the request."""
 
     requests: list = []
     reply = ["Engineers make up ", "80% of the workforce [1]."]
@@ -19,17 +43,41 @@ class FakeOpenAI(BaseHTTPRequestHandler):
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         FakeOpenAI.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
-        if body.get("model") == "broken":
-            self.send_response(500)
+        model = body.get("model")
+        if model in ("broken", "json-400", "html-502"):
+            status, kind, payload = {
+                "broken": (500, "text/plain", b"boom"),
+                "json-400": (400, "application/json", json.dumps({"error": {"message": "max_tokens is too large", "type": "invalid_request_error"}}).encode()),
+                "html-502": (502, "text/html", b"<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>"),
+            }[model]
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
-            self.wfile.write(b"boom")
+            self.wfile.write(payload)
+            return
+        if model == "whole":  # ignores "stream": one JSON completion
+            payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": "Engineers make up 80% [1]."}}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
-        for piece in self.reply:
-            self.wfile.write(f"data: {json.dumps({'choices': [{'delta': {'content': piece}}]})}\n\n".encode())
-        self.wfile.write(b"data: [DONE]\n\n")
+        script = SCRIPTS.get(model) or [delta(piece) for piece in self.reply] + [b"data: [DONE]\n\n"]
+        for chunk in script:
+            if isinstance(chunk, tuple):
+                time.sleep(chunk[1])
+                continue
+            try:
+                self.wfile.write(chunk)
+                self.wfile.flush()
+            except OSError:
+                return
+        self.close_connection = True
 
     def log_message(self, *args):
         pass
@@ -38,6 +86,7 @@ class FakeOpenAI(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def endpoint():
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
+    server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/v1"
     server.shutdown()
@@ -61,10 +110,63 @@ def test_openai_backend_streams_and_keeps_the_system_message_apart(endpoint):
 
 
 def test_openai_backend_errors_are_one_sentence(endpoint):
-    with pytest.raises(GeneratorError, match="answered 500"):
+    with pytest.raises(GeneratorError, match="answered HTTP 500: boom"):
         list(generators.create("openai", openai_base_url=endpoint, openai_model="broken").stream("x"))
     with pytest.raises(GeneratorError, match="cannot be reached"):
         list(generators.create("openai", openai_base_url="http://127.0.0.1:9/v1", openai_timeout_s=2).stream("x"))
+
+
+@pytest.mark.parametrize("model,text", [
+    ("chunked", "Engineers make up 80% of the workforce [1]."),  # role-only and empty deltas, mid-word pieces, usage event
+    ("no-done", "Engineers make up 80% of the workforce [1]."),  # a server that closes without [DONE]
+    ("finish-first", "Engineers make up 80% of the workforce [1]."),  # finish_reason ends the answer
+    ("legacy", "Engineers make up 80%"),  # completions-style "text" pieces
+    ("whole", "Engineers make up 80% [1]."),  # a server that ignores "stream"
+])
+def test_openai_backend_reads_the_stream_variants_real_servers_send(endpoint, model, text):
+    gen = generators.create("openai", openai_base_url=endpoint, openai_model=model)
+    assert "".join(gen.stream("q", max_new_tokens=50, stop=())) == text
+
+
+@pytest.mark.parametrize("model,message", [
+    ("json-400", r"answered HTTP 400: max_tokens is too large\.$"),
+    ("html-502", r"answered HTTP 502: an HTML error page \(502 Bad Gateway\)\.$"),
+    ("malformed", r"sent an event that is not JSON"),
+    ("midstream-error", r"failed mid-answer: CUDA out of memory\.$"),
+    ("stall", r"stopped sending within 0\.5 s\.$"),
+])
+def test_openai_backend_failures_are_one_clear_sentence(endpoint, model, message):
+    gen = generators.create("openai", openai_base_url=endpoint, openai_model=model, openai_timeout_s=0.5)
+    t0 = time.perf_counter()
+    with pytest.raises(GeneratorError, match=message) as info:
+        list(gen.stream("q", max_new_tokens=50, stop=()))
+    assert "\n" not in str(info.value) and str(info.value).count(". ") == 0
+    if model == "stall":
+        assert time.perf_counter() - t0 < 2.5  # no hang: the silence ends it, not the server
+
+
+def test_streamed_large_model_answer_shows_only_verified_sentences(endpoint, seed_index):
+    """The issue's example, streamed: the contradicted sentence never reaches the user, even for a moment."""
+    from qa.config import Config
+    from qa.service import Assistant
+    from qa.verify import check, parse_claims
+
+    FakeOpenAI.reply = ["Optics and photonics businesses fav", "our the Aix-Marseille region [1]. Engin", "eers make up 25% ",
+                        "of the workforce [2]. The region does not host any advanced research projects [1]. ",
+                        "Engineers make up 80% of the work", "force [2]."]
+    try:
+        a = Assistant(Config.load(index_dir=seed_index, generator="openai", openai_base_url=endpoint), rerank=False)
+        events = list(a.stream("Where do optics businesses go, and what share of the workforce are engineers?"))
+    finally:
+        FakeOpenAI.reply = ["Engineers make up ", "80% of the workforce [1]."]
+    tokens = [e["text"] for e in events if e["type"] == "token"]
+    answer = next(e["answer"] for e in events if e["type"] == "answer")
+    assert "".join(tokens) == answer.answer
+    assert "25%" not in "".join(tokens) and "does not host" not in "".join(tokens)
+    assert "favour the Aix-Marseille region" in answer.answer and "80%" in answer.answer
+    by_n = {c.n: c for c in answer.citations}
+    for claim in parse_claims(answer.answer, "en"):
+        assert claim.cites and all(check(claim.text, by_n[n].text).supported for n in claim.cites)
 
 
 def test_assistant_with_the_openai_backend_verifies_the_answer(endpoint, seed_index):
