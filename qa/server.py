@@ -10,6 +10,7 @@ import collections
 import json
 import os
 import queue
+import re
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -156,31 +157,84 @@ class RateLimiter:
 
 
 class FeedbackStore:
-    """Appends one JSON line per rating; a record is written whole or not at all."""
+    """One JSON line per rating, written whole or not at all; a rating with an "id" replaces the earlier one with that id."""
 
     def __init__(self, folder: Path) -> None:
         self.path = Path(folder) / "feedback.jsonl"
         self._lock = threading.Lock()
 
     def add(self, record: dict) -> None:
+        """Store a rating: appended, or (with an "id" already stored) in place of that answer's earlier rating."""
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            size = os.fstat(fd).st_size
+            kept = self._without(record.get("id"))
+            if kept is None:
+                self._append(line)
+            else:
+                self._rewrite(kept + [line])
+
+    def remove(self, answer_id: str) -> bool:
+        """Withdraw the rating of one answer; False when there was none."""
+        with self._lock:
+            kept = self._without(answer_id)
+            if kept is not None:
+                self._rewrite(kept)
+            return kept is not None
+
+    def records(self) -> list[dict]:
+        try:
+            return [json.loads(line) for line in self.path.read_text("utf-8").splitlines() if line.strip()]
+        except FileNotFoundError:
+            return []
+
+    def _without(self, answer_id: str | None) -> list[bytes] | None:
+        """The stored lines except those of answer_id, or None when answer_id has none (nothing to replace)."""
+        if not answer_id or not self.path.exists():
+            return None
+        lines = self.path.read_bytes().splitlines(keepends=True)
+        kept = [line for line in lines if _record_id(line) != answer_id]
+        return kept if len(kept) < len(lines) else None
+
+    def _append(self, line: bytes) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        size = os.fstat(fd).st_size
+        try:
+            written = os.write(fd, line)
+            if written != len(line):
+                raise OSError(28, "short write")
+            os.fsync(fd)
+        except OSError:
             try:
-                written = os.write(fd, line)
-                if written != len(line):
-                    raise OSError(28, "short write")
-                os.fsync(fd)
+                os.ftruncate(fd, size)  # take back a partial line (disk full)
             except OSError:
-                try:
-                    os.ftruncate(fd, size)  # take back a partial line (disk full)
-                except OSError:
-                    pass
-                raise
-            finally:
-                os.close(fd)
+                pass
+            raise
+        finally:
+            os.close(fd)
+
+    def _rewrite(self, lines: list[bytes]) -> None:
+        """Replace the file by a complete new copy (written beside it, then renamed): never half of one."""
+        tmp = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
+        data = b"".join(lines)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            if os.write(fd, data) != len(data):
+                raise OSError(28, "short write")
+            os.fsync(fd)
+        except OSError:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+        os.replace(tmp, self.path)
+
+
+def _record_id(line: bytes) -> str | None:
+    try:
+        return json.loads(line).get("id")
+    except (ValueError, AttributeError):
+        return None
 
 
 def origin_of(url: str) -> str:
@@ -353,10 +407,15 @@ def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) ->
             return r
         try:
             data = await read_json(request)
-            record = feedback_record(data)
+            withdrawn = data.get("rating") == "none"  # {"id": ..., "rating": "none"} withdraws that answer's rating
+            record = feedback_record({**data, "rating": "up", "question": "-", "answer": ""} if withdrawn else data)
+            if withdrawn and "id" not in record:
+                raise InputError("Withdrawing a rating needs the answer's id.")
         except InputError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         try:
+            if withdrawn:
+                return JSONResponse({"saved": True, "removed": feedback.remove(record["id"])})
             feedback.add(record)
         except OSError as exc:
             return JSONResponse({"error": f"The feedback could not be saved ({exc.strerror or exc})."}, status_code=507)
@@ -397,10 +456,14 @@ def _sse(gate: Gate, assistant: Assistant, question, history) -> Iterator[bytes]
 
 
 RATINGS = {"up", "down"}
+ANSWER_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
 def feedback_record(data: dict) -> dict:
-    """A validated feedback record (question, answer, citations, rating), ready to become an evaluation case."""
+    """A validated feedback record (question, answer, citations, rating, and the answer's id if given)."""
+    answer_id = data.get("id")
+    if answer_id is not None and not (isinstance(answer_id, str) and ANSWER_ID.fullmatch(answer_id)):
+        raise InputError("The answer id must be 8 to 64 letters, digits, - or _.")
     rating = data.get("rating")
     if rating not in RATINGS:
         raise InputError('The rating must be "up" or "down".')
@@ -410,5 +473,7 @@ def feedback_record(data: dict) -> dict:
     citations = data.get("citations") or []
     if not isinstance(citations, list) or len(citations) > 50:
         raise InputError("The citations must be a list.")
-    return {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rating": rating, "question": question[:4000],
-            "answer": answer[:8000], "citations": citations, "refused": bool(data.get("refused", False))}
+    record = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rating": rating, "question": question[:4000],
+              "answer": answer[:8000], "citations": citations, "refused": bool(data.get("refused", False))}
+    return {"id": answer_id, **record} if answer_id else record
+

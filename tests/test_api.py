@@ -177,6 +177,22 @@ def test_feedback_is_stored_whole(api):
     assert json.loads(lines[-1])["rating"] == "up" and json.loads(lines[-1])["question"] == "What?"
 
 
+def test_one_rating_per_answer_id_the_latest_and_withdrawable(api):
+    url, path = api[0] + "/api/feedback", api[1].data_dir / "feedback.jsonl"
+    record = {"id": "answer-0001", "rating": "up", "question": "Which cluster?", "answer": "OPTITEC [1]", "citations": []}
+    other = {**record, "id": "answer-0002"}
+    for r in (record, other, {**record, "rating": "down"}):
+        assert httpx.post(url, json=r).json() == {"saved": True}
+    mine = [json.loads(line) for line in path.read_text().splitlines() if json.loads(line).get("id") == "answer-0001"]
+    assert [r["rating"] for r in mine] == ["down"]  # like then dislike: one record, the latest
+    assert httpx.post(url, json={"id": "answer-0001", "rating": "none"}).json() == {"saved": True, "removed": True}
+    ids = [json.loads(line).get("id") for line in path.read_text().splitlines()]
+    assert "answer-0001" not in ids and "answer-0002" in ids
+    for bad in ({**record, "id": "../x"}, {**record, "id": 7}, {"rating": "none"}):
+        r = httpx.post(url, json=bad)
+        assert r.status_code == 400 and r.json()["error"].endswith(".")
+
+
 def test_feedback_on_a_full_disk_is_a_clear_error_and_no_half_record(tmp_path, monkeypatch):
     from qa.server import FeedbackStore
 
@@ -194,6 +210,14 @@ def test_feedback_on_a_full_disk_is_a_clear_error_and_no_half_record(tmp_path, m
         store.add({"rating": "down", "question": "c", "answer": "d"})
     monkeypatch.undo()
     assert (tmp_path / "feedback.jsonl").read_bytes() == before
+    # a replacement (same id) is written beside the file and renamed: a full disk leaves the old file whole
+    store.add({"id": "answer-0001", "rating": "up", "question": "e", "answer": "f"})
+    before = (tmp_path / "feedback.jsonl").read_bytes()
+    monkeypatch.setattr(os, "write", half_then_full)
+    with pytest.raises(OSError):
+        store.add({"id": "answer-0001", "rating": "down", "question": "e", "answer": "f"})
+    monkeypatch.undo()
+    assert (tmp_path / "feedback.jsonl").read_bytes() == before and not list(tmp_path.glob("*.tmp-*"))
 
 
 def test_rate_limit_and_busy_queue(assistant, seed_index, tmp_path):
