@@ -398,7 +398,7 @@ def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) ->
             question, history = await read_question(request)
         except InputError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
-        return StreamingResponse(_sse(gate, assistant, question, history), media_type="text/event-stream",
+        return StreamingResponse(_sse(gate, assistant, question, history, cfg.stream_tokens), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     @app.post("/api/feedback")
@@ -439,7 +439,9 @@ def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) ->
     return app
 
 
-def _sse(gate: Gate, assistant: Assistant, question, history) -> Iterator[bytes]:
+def _sse(gate: Gate, assistant: Assistant, question, history, tokens: bool) -> Iterator[bytes]:
+    """The answer as server-sent events; token events only when `tokens` (the stream_tokens setting) is on."""
+
     def event(kind: str, data) -> bytes:
         return f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode("utf-8")
 
@@ -447,7 +449,7 @@ def _sse(gate: Gate, assistant: Assistant, question, history) -> Iterator[bytes]
         for e in gate.stream(lambda: assistant.stream(question, history)):
             if e["type"] == "sources":
                 yield event("sources", {"query": e["query"], "passages": e["passages"]})
-            elif e["type"] == "token":
+            elif e["type"] == "token" and tokens:
                 yield event("token", {"text": e["text"]})
             elif e["type"] == "answer":
                 yield event("answer", e["answer"].to_dict())
