@@ -7,6 +7,8 @@ GET /widget.js (the embed script), GET /widget (the chat panel it frames). app.p
 from __future__ import annotations
 
 import collections
+import functools
+import html
 import json
 import os
 import queue
@@ -24,7 +26,9 @@ from starlette.concurrency import run_in_threadpool
 
 from .answer import validate
 from .config import Config
-from .errors import InputError, QAError
+from .documents import Document, file_hash
+from .documents import load as load_document
+from .errors import DocumentError, InputError, QAError
 from .service import Assistant
 
 STATIC = Path(__file__).parent / "static"
@@ -252,6 +256,67 @@ def security_headers(frame_ancestors: str) -> dict[str, str]:
     }
 
 
+DOC_STYLE = """
+body{margin:0;background:#f5f6f8;color:#111827;font:17px/1.6 system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif}
+main{max-width:46rem;margin:0 auto;padding:1.5rem 1.25rem 50vh;background:#fff;min-height:100vh}
+h1{font-size:1.4rem;line-height:1.3;margin:0 0 1rem}
+.doc{white-space:pre-wrap;overflow-wrap:anywhere}
+mark{background:#fde68a;color:inherit;padding:.1em 0;scroll-margin-top:30vh;outline:2px solid #b45309;outline-offset:1px}
+.note{color:#4b5563;font-size:.9rem;margin:0 0 1rem}
+"""
+DOC_TEXT = {
+    "en": {"note": "The highlighted passage is the one the answer cites.", "missing": "This document is not in the index.",
+           "changed": "This document has changed since it was indexed; ask again once the index is updated.",
+           "span": "The cited place must be two numbers within the document (start and end).",
+           "unavailable": "The documents cannot be shown right now; please try again in a moment."},
+    "fr": {"note": "Le passage surligné est celui que cite la réponse.", "missing": "Ce document ne fait pas partie de l'index.",
+           "changed": "Ce document a changé depuis son indexation ; reposez la question une fois l'index mis à jour.",
+           "span": "L'endroit cité doit être deux nombres dans les limites du document (début et fin).",
+           "unavailable": "Les documents ne peuvent pas être affichés pour le moment ; réessayez dans un instant."},
+}
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(path: Path, seeds_dir: Path, sha256: str) -> Document:
+    """A document of the index, parsed once per version (sha256 is part of the key)."""
+    return load_document(path, seeds_dir)
+
+
+def document_page(cfg: Config, assistant: Assistant, query) -> tuple[int, str]:
+    """(status, HTML): an indexed document (read inside seeds_dir) as escaped text, start:end highlighted and scrolled to."""
+    lang = "fr" if query.get("lang") == "fr" else "en"
+    t = DOC_TEXT[lang]
+
+    def page(status: int, title: str, body: str, doc_lang: str = lang) -> tuple[int, str]:
+        return status, (f'<!doctype html><html lang="{doc_lang}"><head><meta charset="utf-8">'
+                        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{html.escape(title)}</title>'
+                        f'<style>{DOC_STYLE}</style></head><body><main>{body}</main></body></html>')
+
+    source = query.get("source", "")
+    try:
+        documents = assistant.searcher().index.manifest["documents"]
+    except QAError:
+        return page(503, t["unavailable"], f"<p>{html.escape(t['unavailable'])}</p>")
+    seeds = Path(cfg.seeds_dir).resolve()
+    path = (seeds / source).resolve()
+    if source not in documents or not path.is_relative_to(seeds) or not path.is_file():
+        return page(404, t["missing"], f"<p>{html.escape(t['missing'])}</p>")
+    try:
+        if file_hash(path.read_bytes()) != documents[source]["sha256"]:
+            return page(409, t["changed"], f"<p>{html.escape(t['changed'])}</p>")
+        doc = _parsed(path, seeds, documents[source]["sha256"])
+    except (OSError, DocumentError):
+        return page(404, t["missing"], f"<p>{html.escape(t['missing'])}</p>")
+    start, end = query.get("start", ""), query.get("end", "")
+    if not (start.isdigit() and end.isdigit() and int(start) <= int(end) <= len(doc.text)):
+        return page(400, t["span"], f"<p>{html.escape(t['span'])}</p>")
+    a, b = int(start), int(end)
+    text = (f"{html.escape(doc.text[:a])}<mark id=\"cited\">{html.escape(doc.text[a:b])}</mark>"
+            f"{html.escape(doc.text[b:])}")
+    return page(200, doc.title, f'<h1>{html.escape(doc.title)}</h1><p class="note">{html.escape(t["note"])}</p>'
+                                f'<div class="doc">{text}</div>', doc.lang)
+
+
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
 
@@ -428,6 +493,14 @@ def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) ->
         name = request.url.path.lstrip("/")  # only these three fixed names: nothing else of the disk is reachable
         kind = "text/css" if name.endswith(".css") else "text/javascript"
         return FileResponse(STATIC / name, media_type=kind, headers={"Cache-Control": "no-cache"})
+
+    @app.get("/doc")
+    def document(request: Request) -> Response:
+        status, page = document_page(cfg, assistant, request.query_params)
+        return Response(page, status_code=status, media_type="text/html; charset=utf-8", headers={
+            "Cache-Control": "no-cache",
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'self'",
+        })
 
     @app.get("/widget")
     def widget_page() -> FileResponse:

@@ -43,8 +43,8 @@ def serve(cfg, assistant):
 
 @pytest.fixture(scope="module")
 def api(assistant, seed_index, tmp_path_factory):
-    cfg = Config.load(index_dir=seed_index, data_dir=tmp_path_factory.mktemp("data"), allowed_origins=["http://cluster.example"],
-                      rate_limit_per_minute=1000)
+    cfg = Config.load(index_dir=seed_index, seeds_dir=seed_index.parent / "seeds", data_dir=tmp_path_factory.mktemp("data"),
+                      allowed_origins=["http://cluster.example"], rate_limit_per_minute=1000)
     url, server = serve(cfg, assistant)
     yield url, cfg
     server.should_exit = True
@@ -298,3 +298,40 @@ def test_the_gate_runs_all_model_work_on_one_thread_in_arrival_order():
     with pytest.raises(Busy):
         full.call(lambda: None)
     blocker.join()
+
+
+# --- the cited document, whole ----------------------------------------------------------------------------------
+
+def test_a_cited_document_opens_at_the_cited_place(api):
+    url = api[0] + "/doc"
+    a = httpx.post(api[0] + "/api/ask", json={"question": "What share of the workforce are engineers?"}, timeout=60).json()
+    c = a["citations"][0]
+    r = httpx.get(url, params={"source": c["source"], "start": c["start"], "end": c["end"]})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert f'<mark id="cited">{c["text"]}</mark>' in r.text and "<h1>The optics and photonics industry" in r.text
+    assert "script-src" not in r.headers["content-security-policy"] and "default-src 'none'" in r.headers["content-security-policy"]
+    for params, status in [({"source": "../pyproject.toml", "start": 0, "end": 1}, 404),
+                           ({"source": "/etc/passwd", "start": 0, "end": 1}, 404),
+                           ({"source": "nope.txt", "start": 0, "end": 1}, 404),
+                           ({"source": c["source"], "start": 10, "end": 5}, 400),
+                           ({"source": c["source"], "start": 0, "end": 10**9}, 400),
+                           ({"source": c["source"], "start": "x", "end": 1}, 400)]:
+        r = httpx.get(url, params=params)
+        assert r.status_code == status and "root:" not in r.text and "[project]" not in r.text, params
+    assert "Ce document ne fait pas partie" in httpx.get(url, params={"source": "nope.txt", "lang": "fr"}).text
+
+
+def test_a_document_changed_since_indexing_is_not_shown_with_wrong_offsets(assistant, seed_index, tmp_path):
+    import shutil
+
+    seeds = tmp_path / "seeds"
+    shutil.copytree(seed_index.parent / "seeds", seeds)
+    cfg = Config.load(index_dir=seed_index, seeds_dir=seeds, data_dir=tmp_path)
+    url, server = serve(cfg, assistant)
+    try:
+        doc = next(seeds.iterdir())
+        doc.write_text("Changed.\n" + doc.read_text("utf-8"), "utf-8")
+        r = httpx.get(url + "/doc", params={"source": doc.name, "start": 0, "end": 5})
+        assert r.status_code == 409 and "changed since it was indexed" in r.text
+    finally:
+        server.should_exit = True
