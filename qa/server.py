@@ -1,7 +1,8 @@
 """The HTTP side: JSON and streaming API, the widget files, and the protections every route shares.
 
 Routes: GET /api/health, POST /api/ask, POST /api/ask/stream (server-sent events), POST /api/feedback,
-GET /widget.js (the embed script), GET /widget (the chat panel it frames). app.py mounts the Gradio chat on "/".
+GET /widget.js (the embed script), GET /widget (the chat panel it frames), GET /doc (a cited document, the cited span
+highlighted). app.py mounts the Gradio chat on "/"; of Gradio's own routes only those the page uses are served.
 """
 
 from __future__ import annotations
@@ -335,6 +336,19 @@ def served_hosts(cfg: Config) -> set[str] | None:
     return LOOPBACK if host_name(cfg.host) in LOOPBACK else None
 
 
+PAGE_GET = {"/", "/config", "/theme.css", "/favicon.ico", "/robots.txt", "/gradio_api/queue/data",
+            "/widget", "/widget.js", "/widget-app.js", "/widget.css", "/doc"}
+PAGE_GET_PREFIXES = ("/assets/", "/static/", "/gradio_api/heartbeat/")
+PAGE_POST = {"/gradio_api/queue/join"}
+
+
+def page_route(method: str, path: str) -> bool:
+    """Whether a route outside /api/ is one the chat page or the widget uses; Gradio's others (its API, uploads, files) are not served."""
+    if method in ("GET", "HEAD"):
+        return path in PAGE_GET or path.startswith(PAGE_GET_PREFIXES)
+    return method == "POST" and path in PAGE_POST
+
+
 def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) -> FastAPI:
     """Add the API and widget routes (and their protections) to app (a new FastAPI app if None)."""
     app = app or FastAPI(title="qa", docs_url=None, redoc_url=None, openapi_url=None)
@@ -345,7 +359,7 @@ def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) ->
     hosts = served_hosts(cfg)
     embedders = " ".join(["'self'", *sorted(allowed)])
     state = {"loading_error": None}
-    app.state.qa = {"gate": gate, "assistant": assistant, "feedback": feedback, "state": state}
+    app.state.qa = {"gate": gate, "assistant": assistant, "feedback": feedback, "state": state, "limiter": limiter}
 
     def load() -> None:
         try:
@@ -374,18 +388,21 @@ def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) ->
         path = request.url.path
         origin = request.headers.get("origin", "").rstrip("/")
         is_api = path.startswith("/api/")
+        length = request.headers.get("content-length")
         if hosts is not None and host_name(request.headers.get("host", "")) not in hosts:
             response = JSONResponse({"error": "This host name is not served here."}, status_code=400)
+        elif not is_api and not page_route(request.method, path):
+            response = JSONResponse({"error": "There is nothing to see at this address."}, status_code=404)
         elif is_api and not origin_allowed(request, origin):
             response = JSONResponse({"error": "This origin is not allowed to use the API."}, status_code=403)
         elif is_api and request.method == "OPTIONS":
             response = Response(status_code=204)
+        elif length and (not length.isdigit() or int(length) > cfg.max_request_bytes):
+            response = JSONResponse({"error": f"The request is larger than {cfg.max_request_bytes} bytes."}, status_code=413)
+        elif request.method == "POST" and not is_api and length is None:
+            response = JSONResponse({"error": "The request must state its length (Content-Length)."}, status_code=411)
         else:
-            length = request.headers.get("content-length")
-            if is_api and length and (not length.isdigit() or int(length) > cfg.max_request_bytes):
-                response = JSONResponse({"error": f"The request is larger than {cfg.max_request_bytes} bytes."}, status_code=413)
-            else:
-                response = await call_next(request)
+            response = await call_next(request)
         frame = embedders if path == "/widget" else "'self'"
         for k, v in security_headers(frame).items():
             response.headers.setdefault(k, v)
@@ -551,4 +568,3 @@ def feedback_record(data: dict) -> dict:
     record = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rating": rating, "question": question[:4000],
               "answer": answer[:8000], "citations": citations, "refused": bool(data.get("refused", False))}
     return {"id": answer_id, **record} if answer_id else record
-

@@ -300,6 +300,58 @@ def test_the_gate_runs_all_model_work_on_one_thread_in_arrival_order():
     blocker.join()
 
 
+# --- the chat page's Gradio routes: the same protections as /api/, and no Gradio API beyond what the page uses -----
+
+def gradio_event(url: str, api_name: str, data: list, session: str) -> list:
+    """Call one of the page's events the way the page does (queue/join, then its event stream); its outputs."""
+    fn = next(d for d in httpx.get(url + "/config").json()["dependencies"] if d.get("api_name") == api_name)
+    r = httpx.post(url + "/gradio_api/queue/join", json={"data": data, "fn_index": fn["id"], "session_hash": session,
+                                                         "event_data": None, "trigger_id": None})
+    assert r.status_code == 200, r.text
+    with httpx.stream("GET", url + "/gradio_api/queue/data", params={"session_hash": session}, timeout=120) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data:") and json.loads(line[5:]).get("msg") == "process_completed":
+                return json.loads(line[5:])["output"]["data"]
+    raise AssertionError("the event did not complete")
+
+
+def test_gradio_exposes_no_api_beyond_the_page(api):
+    url = api[0]
+    for path in ("/gradio_api/info", "/gradio_api/openapi.json", "/monitoring", "/gradio_api/runs", "/gradio_api/file=/etc/passwd"):
+        assert httpx.get(url + path).status_code == 404, path
+    for path in ("/gradio_api/call/respond", "/gradio_api/run/respond", "/gradio_api/api/respond", "/gradio_api/upload"):
+        assert httpx.post(url + path, json={"data": ["What is OPTITEC?"]}).status_code == 404, path
+    big = httpx.post(url + "/gradio_api/queue/join", content=b"{" + b" " * 70_000 + b"}", headers={"content-type": "application/json"})
+    assert big.status_code == 413 and "larger" in big.json()["error"]
+    chunked = httpx.post(url + "/gradio_api/queue/join", content=iter([b'{"data": []}']), headers={"content-type": "application/json"})
+    assert chunked.status_code == 411
+    assert all(d.get("api_visibility") == "private" for d in httpx.get(url + "/config").json()["dependencies"])
+
+
+def test_gradio_questions_share_the_api_rate_limit_and_queue(assistant, seed_index, tmp_path):
+    cfg = Config.load(index_dir=seed_index, data_dir=tmp_path, rate_limit_per_minute=2, max_queue=0)
+    url, server = serve(cfg, assistant)
+    try:
+        for _ in range(2):  # the client's two requests of this minute, spent on the API
+            assert httpx.post(url + "/api/feedback", json={"rating": "up", "question": "q", "answer": "a"}).status_code == 200
+        out = gradio_event(url, "respond", ["What is OPTITEC?", None, None, None], "limited")
+        assert "many questions in a short time" in out[5] and out[6] == "What is OPTITEC?"  # told why, the question kept
+    finally:
+        server.should_exit = True
+    cfg = Config.load(index_dir=seed_index, data_dir=tmp_path, rate_limit_per_minute=100, max_queue=0)
+    url, server = serve(cfg, assistant)
+    try:
+        gate = server.config.app.state.qa["gate"]
+        holder = threading.Thread(target=gate.call, args=(lambda: time.sleep(4),))
+        holder.start()  # an API question holds the one model; with no queue, a question from the page is told to retry
+        time.sleep(0.5)
+        out = gradio_event(url, "respond", ["What is OPTITEC?", None, None, None], "busy")
+        holder.join()
+        assert "Many people are asking right now" in out[5] and out[6] == "What is OPTITEC?"
+    finally:
+        server.should_exit = True
+
+
 # --- the cited document, whole ----------------------------------------------------------------------------------
 
 def test_a_cited_document_opens_at_the_cited_place(api):
