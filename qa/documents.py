@@ -13,6 +13,8 @@ from .text import Lang, detect_language
 
 SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html", ".pdf": "pdf"}
 MAX_BYTES = 50_000_000  # a larger file is skipped: it is almost certainly not a document to cite
+TITLE_MAX_CHARS = 80  # a title taken from the first sentence is cut (at a word) to this length
+PARSER_VERSION = "titles-v2"  # part of the index settings: a change re-parses every document once
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,19 @@ def load(path: Path, seeds_dir: Path, data: bytes | None = None) -> Document:
     text = text.strip("\n")
     if not text.strip():
         raise DocumentError(f"{source} contains no text")
-    return Document(source=source, title=title or _title_from_name(path), text=text, sha256=file_hash(data), lang=detect_language(text))
+    title = title or title_from_text(text) or _title_from_name(path)
+    return Document(source=source, title=title, text=text, sha256=file_hash(data), lang=detect_language(text))
+
+
+def title_from_text(text: str) -> str:
+    """A title for a document that has none: its first sentence, cut at a word to TITLE_MAX_CHARS with "…"."""
+    first = re.split(r"(?<=[.!?])\s|\n", text.strip(), maxsplit=1)[0]
+    first = re.sub(r"\s+", " ", first).strip().rstrip(".!?:;,").strip()
+    if len(first) <= TITLE_MAX_CHARS:
+        return first
+    cut = first[: TITLE_MAX_CHARS - 1]
+    cut = cut.rsplit(" ", 1)[0] if " " in cut else cut
+    return cut.rstrip(" ,;:-–—") + "…"
 
 
 def _title_from_name(path: Path) -> str:

@@ -30,7 +30,7 @@ import numpy as np
 from . import embedders
 from .chunking import Chunk, chunk_document
 from .config import Config
-from .documents import discover, file_hash, load
+from .documents import PARSER_VERSION, discover, file_hash, load
 from .errors import DocumentError, IndexCorruptError, IndexMismatchError, IndexMissingError, QAError, SeedsError
 from .text import sentence_spans, tokenize
 
@@ -181,6 +181,7 @@ def _settings(cfg: Config, model_id: str, dim: int) -> dict:
         "embedder": {"model": model_id, "dim": dim, "embed_title": cfg.embed_title},
         "chunking": {"max_words": cfg.chunk_max_words, "overlap_words": cfg.chunk_overlap_words, "min_words": cfg.chunk_min_words},
         "tokenizer": "snowball+fold-v2",
+        "parser": PARSER_VERSION,
     }
 
 

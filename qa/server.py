@@ -1,15 +1,19 @@
 """The HTTP side: JSON and streaming API, the widget files, and the protections every route shares.
 
 Routes: GET /api/health, POST /api/ask, POST /api/ask/stream (server-sent events), POST /api/feedback,
-GET /widget.js (the embed script), GET /widget (the chat panel it frames). app.py mounts the Gradio chat on "/".
+GET /widget.js (the embed script), GET /widget (the chat panel it frames), GET /doc (a cited document, the cited span
+highlighted). app.py mounts the Gradio chat on "/"; of Gradio's own routes only those the page uses are served.
 """
 
 from __future__ import annotations
 
 import collections
+import functools
+import html
 import json
 import os
 import queue
+import re
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,7 +27,9 @@ from starlette.concurrency import run_in_threadpool
 
 from .answer import validate
 from .config import Config
-from .errors import InputError, QAError
+from .documents import Document, file_hash
+from .documents import load as load_document
+from .errors import DocumentError, InputError, QAError
 from .service import Assistant
 
 STATIC = Path(__file__).parent / "static"
@@ -156,31 +162,84 @@ class RateLimiter:
 
 
 class FeedbackStore:
-    """Appends one JSON line per rating; a record is written whole or not at all."""
+    """One JSON line per rating, written whole or not at all; a rating with an "id" replaces the earlier one with that id."""
 
     def __init__(self, folder: Path) -> None:
         self.path = Path(folder) / "feedback.jsonl"
         self._lock = threading.Lock()
 
     def add(self, record: dict) -> None:
+        """Store a rating: appended, or (with an "id" already stored) in place of that answer's earlier rating."""
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            size = os.fstat(fd).st_size
+            kept = self._without(record.get("id"))
+            if kept is None:
+                self._append(line)
+            else:
+                self._rewrite(kept + [line])
+
+    def remove(self, answer_id: str) -> bool:
+        """Withdraw the rating of one answer; False when there was none."""
+        with self._lock:
+            kept = self._without(answer_id)
+            if kept is not None:
+                self._rewrite(kept)
+            return kept is not None
+
+    def records(self) -> list[dict]:
+        try:
+            return [json.loads(line) for line in self.path.read_text("utf-8").splitlines() if line.strip()]
+        except FileNotFoundError:
+            return []
+
+    def _without(self, answer_id: str | None) -> list[bytes] | None:
+        """The stored lines except those of answer_id, or None when answer_id has none (nothing to replace)."""
+        if not answer_id or not self.path.exists():
+            return None
+        lines = self.path.read_bytes().splitlines(keepends=True)
+        kept = [line for line in lines if _record_id(line) != answer_id]
+        return kept if len(kept) < len(lines) else None
+
+    def _append(self, line: bytes) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        size = os.fstat(fd).st_size
+        try:
+            written = os.write(fd, line)
+            if written != len(line):
+                raise OSError(28, "short write")
+            os.fsync(fd)
+        except OSError:
             try:
-                written = os.write(fd, line)
-                if written != len(line):
-                    raise OSError(28, "short write")
-                os.fsync(fd)
+                os.ftruncate(fd, size)  # take back a partial line (disk full)
             except OSError:
-                try:
-                    os.ftruncate(fd, size)  # take back a partial line (disk full)
-                except OSError:
-                    pass
-                raise
-            finally:
-                os.close(fd)
+                pass
+            raise
+        finally:
+            os.close(fd)
+
+    def _rewrite(self, lines: list[bytes]) -> None:
+        """Replace the file by a complete new copy (written beside it, then renamed): never half of one."""
+        tmp = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
+        data = b"".join(lines)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            if os.write(fd, data) != len(data):
+                raise OSError(28, "short write")
+            os.fsync(fd)
+        except OSError:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+        os.replace(tmp, self.path)
+
+
+def _record_id(line: bytes) -> str | None:
+    try:
+        return json.loads(line).get("id")
+    except (ValueError, AttributeError):
+        return None
 
 
 def origin_of(url: str) -> str:
@@ -196,6 +255,67 @@ def security_headers(frame_ancestors: str) -> dict[str, str]:
         "Cross-Origin-Opener-Policy": "same-origin",
         "Content-Security-Policy": f"frame-ancestors {frame_ancestors}",
     }
+
+
+DOC_STYLE = """
+body{margin:0;background:#f5f6f8;color:#111827;font:17px/1.6 system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif}
+main{max-width:46rem;margin:0 auto;padding:1.5rem 1.25rem 50vh;background:#fff;min-height:100vh}
+h1{font-size:1.4rem;line-height:1.3;margin:0 0 1rem}
+.doc{white-space:pre-wrap;overflow-wrap:anywhere}
+mark{background:#fde68a;color:inherit;padding:.1em 0;scroll-margin-top:30vh;outline:2px solid #b45309;outline-offset:1px}
+.note{color:#4b5563;font-size:.9rem;margin:0 0 1rem}
+"""
+DOC_TEXT = {
+    "en": {"note": "The highlighted passage is the one the answer cites.", "missing": "This document is not in the index.",
+           "changed": "This document has changed since it was indexed; ask again once the index is updated.",
+           "span": "The cited place must be two numbers within the document (start and end).",
+           "unavailable": "The documents cannot be shown right now; please try again in a moment."},
+    "fr": {"note": "Le passage surligné est celui que cite la réponse.", "missing": "Ce document ne fait pas partie de l'index.",
+           "changed": "Ce document a changé depuis son indexation ; reposez la question une fois l'index mis à jour.",
+           "span": "L'endroit cité doit être deux nombres dans les limites du document (début et fin).",
+           "unavailable": "Les documents ne peuvent pas être affichés pour le moment ; réessayez dans un instant."},
+}
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(path: Path, seeds_dir: Path, sha256: str) -> Document:
+    """A document of the index, parsed once per version (sha256 is part of the key)."""
+    return load_document(path, seeds_dir)
+
+
+def document_page(cfg: Config, assistant: Assistant, query) -> tuple[int, str]:
+    """(status, HTML): an indexed document (read inside seeds_dir) as escaped text, start:end highlighted and scrolled to."""
+    lang = "fr" if query.get("lang") == "fr" else "en"
+    t = DOC_TEXT[lang]
+
+    def page(status: int, title: str, body: str, doc_lang: str = lang) -> tuple[int, str]:
+        return status, (f'<!doctype html><html lang="{doc_lang}"><head><meta charset="utf-8">'
+                        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{html.escape(title)}</title>'
+                        f'<style>{DOC_STYLE}</style></head><body><main>{body}</main></body></html>')
+
+    source = query.get("source", "")
+    try:
+        documents = assistant.searcher().index.manifest["documents"]
+    except QAError:
+        return page(503, t["unavailable"], f"<p>{html.escape(t['unavailable'])}</p>")
+    seeds = Path(cfg.seeds_dir).resolve()
+    path = (seeds / source).resolve()
+    if source not in documents or not path.is_relative_to(seeds) or not path.is_file():
+        return page(404, t["missing"], f"<p>{html.escape(t['missing'])}</p>")
+    try:
+        if file_hash(path.read_bytes()) != documents[source]["sha256"]:
+            return page(409, t["changed"], f"<p>{html.escape(t['changed'])}</p>")
+        doc = _parsed(path, seeds, documents[source]["sha256"])
+    except (OSError, DocumentError):
+        return page(404, t["missing"], f"<p>{html.escape(t['missing'])}</p>")
+    start, end = query.get("start", ""), query.get("end", "")
+    if not (start.isdigit() and end.isdigit() and int(start) <= int(end) <= len(doc.text)):
+        return page(400, t["span"], f"<p>{html.escape(t['span'])}</p>")
+    a, b = int(start), int(end)
+    text = (f"{html.escape(doc.text[:a])}<mark id=\"cited\">{html.escape(doc.text[a:b])}</mark>"
+            f"{html.escape(doc.text[b:])}")
+    return page(200, doc.title, f'<h1>{html.escape(doc.title)}</h1><p class="note">{html.escape(t["note"])}</p>'
+                                f'<div class="doc">{text}</div>', doc.lang)
 
 
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
@@ -216,6 +336,19 @@ def served_hosts(cfg: Config) -> set[str] | None:
     return LOOPBACK if host_name(cfg.host) in LOOPBACK else None
 
 
+PAGE_GET = {"/", "/config", "/theme.css", "/favicon.ico", "/robots.txt", "/gradio_api/queue/data",
+            "/widget", "/widget.js", "/widget-app.js", "/widget.css", "/doc"}
+PAGE_GET_PREFIXES = ("/assets/", "/static/", "/gradio_api/heartbeat/")
+PAGE_POST = {"/gradio_api/queue/join"}
+
+
+def page_route(method: str, path: str) -> bool:
+    """Whether a route outside /api/ is one the chat page or the widget uses; Gradio's others (its API, uploads, files) are not served."""
+    if method in ("GET", "HEAD"):
+        return path in PAGE_GET or path.startswith(PAGE_GET_PREFIXES)
+    return method == "POST" and path in PAGE_POST
+
+
 def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) -> FastAPI:
     """Add the API and widget routes (and their protections) to app (a new FastAPI app if None)."""
     app = app or FastAPI(title="qa", docs_url=None, redoc_url=None, openapi_url=None)
@@ -226,7 +359,7 @@ def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) ->
     hosts = served_hosts(cfg)
     embedders = " ".join(["'self'", *sorted(allowed)])
     state = {"loading_error": None}
-    app.state.qa = {"gate": gate, "assistant": assistant, "feedback": feedback, "state": state}
+    app.state.qa = {"gate": gate, "assistant": assistant, "feedback": feedback, "state": state, "limiter": limiter}
 
     def load() -> None:
         try:
@@ -255,18 +388,21 @@ def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) ->
         path = request.url.path
         origin = request.headers.get("origin", "").rstrip("/")
         is_api = path.startswith("/api/")
+        length = request.headers.get("content-length")
         if hosts is not None and host_name(request.headers.get("host", "")) not in hosts:
             response = JSONResponse({"error": "This host name is not served here."}, status_code=400)
+        elif not is_api and not page_route(request.method, path):
+            response = JSONResponse({"error": "There is nothing to see at this address."}, status_code=404)
         elif is_api and not origin_allowed(request, origin):
             response = JSONResponse({"error": "This origin is not allowed to use the API."}, status_code=403)
         elif is_api and request.method == "OPTIONS":
             response = Response(status_code=204)
+        elif length and (not length.isdigit() or int(length) > cfg.max_request_bytes):
+            response = JSONResponse({"error": f"The request is larger than {cfg.max_request_bytes} bytes."}, status_code=413)
+        elif request.method == "POST" and not is_api and length is None:
+            response = JSONResponse({"error": "The request must state its length (Content-Length)."}, status_code=411)
         else:
-            length = request.headers.get("content-length")
-            if is_api and length and (not length.isdigit() or int(length) > cfg.max_request_bytes):
-                response = JSONResponse({"error": f"The request is larger than {cfg.max_request_bytes} bytes."}, status_code=413)
-            else:
-                response = await call_next(request)
+            response = await call_next(request)
         frame = embedders if path == "/widget" else "'self'"
         for k, v in security_headers(frame).items():
             response.headers.setdefault(k, v)
@@ -344,7 +480,7 @@ def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) ->
             question, history = await read_question(request)
         except InputError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
-        return StreamingResponse(_sse(gate, assistant, question, history), media_type="text/event-stream",
+        return StreamingResponse(_sse(gate, assistant, question, history, cfg.stream_tokens), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     @app.post("/api/feedback")
@@ -353,10 +489,15 @@ def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) ->
             return r
         try:
             data = await read_json(request)
-            record = feedback_record(data)
+            withdrawn = data.get("rating") == "none"  # {"id": ..., "rating": "none"} withdraws that answer's rating
+            record = feedback_record({**data, "rating": "up", "question": "-", "answer": ""} if withdrawn else data)
+            if withdrawn and "id" not in record:
+                raise InputError("Withdrawing a rating needs the answer's id.")
         except InputError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         try:
+            if withdrawn:
+                return JSONResponse({"saved": True, "removed": feedback.remove(record["id"])})
             feedback.add(record)
         except OSError as exc:
             return JSONResponse({"error": f"The feedback could not be saved ({exc.strerror or exc})."}, status_code=507)
@@ -370,6 +511,14 @@ def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) ->
         kind = "text/css" if name.endswith(".css") else "text/javascript"
         return FileResponse(STATIC / name, media_type=kind, headers={"Cache-Control": "no-cache"})
 
+    @app.get("/doc")
+    def document(request: Request) -> Response:
+        status, page = document_page(cfg, assistant, request.query_params)
+        return Response(page, status_code=status, media_type="text/html; charset=utf-8", headers={
+            "Cache-Control": "no-cache",
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'self'",
+        })
+
     @app.get("/widget")
     def widget_page() -> FileResponse:
         return FileResponse(STATIC / "widget.html", media_type="text/html", headers={
@@ -380,7 +529,9 @@ def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) ->
     return app
 
 
-def _sse(gate: Gate, assistant: Assistant, question, history) -> Iterator[bytes]:
+def _sse(gate: Gate, assistant: Assistant, question, history, tokens: bool) -> Iterator[bytes]:
+    """The answer as server-sent events; token events only when `tokens` (the stream_tokens setting) is on."""
+
     def event(kind: str, data) -> bytes:
         return f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode("utf-8")
 
@@ -388,7 +539,7 @@ def _sse(gate: Gate, assistant: Assistant, question, history) -> Iterator[bytes]
         for e in gate.stream(lambda: assistant.stream(question, history)):
             if e["type"] == "sources":
                 yield event("sources", {"query": e["query"], "passages": e["passages"]})
-            elif e["type"] == "token":
+            elif e["type"] == "token" and tokens:
                 yield event("token", {"text": e["text"]})
             elif e["type"] == "answer":
                 yield event("answer", e["answer"].to_dict())
@@ -397,10 +548,14 @@ def _sse(gate: Gate, assistant: Assistant, question, history) -> Iterator[bytes]
 
 
 RATINGS = {"up", "down"}
+ANSWER_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
 def feedback_record(data: dict) -> dict:
-    """A validated feedback record (question, answer, citations, rating), ready to become an evaluation case."""
+    """A validated feedback record (question, answer, citations, rating, and the answer's id if given)."""
+    answer_id = data.get("id")
+    if answer_id is not None and not (isinstance(answer_id, str) and ANSWER_ID.fullmatch(answer_id)):
+        raise InputError("The answer id must be 8 to 64 letters, digits, - or _.")
     rating = data.get("rating")
     if rating not in RATINGS:
         raise InputError('The rating must be "up" or "down".')
@@ -410,5 +565,6 @@ def feedback_record(data: dict) -> dict:
     citations = data.get("citations") or []
     if not isinstance(citations, list) or len(citations) > 50:
         raise InputError("The citations must be a list.")
-    return {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rating": rating, "question": question[:4000],
-            "answer": answer[:8000], "citations": citations, "refused": bool(data.get("refused", False))}
+    record = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rating": rating, "question": question[:4000],
+              "answer": answer[:8000], "citations": citations, "refused": bool(data.get("refused", False))}
+    return {"id": answer_id, **record} if answer_id else record

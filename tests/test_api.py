@@ -43,8 +43,8 @@ def serve(cfg, assistant):
 
 @pytest.fixture(scope="module")
 def api(assistant, seed_index, tmp_path_factory):
-    cfg = Config.load(index_dir=seed_index, data_dir=tmp_path_factory.mktemp("data"), allowed_origins=["http://cluster.example"],
-                      rate_limit_per_minute=1000)
+    cfg = Config.load(index_dir=seed_index, seeds_dir=seed_index.parent / "seeds", data_dir=tmp_path_factory.mktemp("data"),
+                      allowed_origins=["http://cluster.example"], rate_limit_per_minute=1000)
     url, server = serve(cfg, assistant)
     yield url, cfg
     server.should_exit = True
@@ -70,17 +70,20 @@ def test_ask_with_history(api):
     assert r.status_code == 200 and "Opti’Pass" in r.json()["answer"]
 
 
-def test_stream_sends_sources_tokens_and_answer(api):
-    events = []
+def test_stream_sends_sources_then_the_answer_and_no_draft_that_could_change(api):
+    events, tokens = [], ""
     with httpx.stream("POST", api[0] + "/api/ask/stream", json={"question": "Which cluster fosters collaboration?"}, timeout=60) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
         for line in r.iter_lines():
             if line.startswith("event: "):
                 events.append(line[7:])
+            elif line.startswith("data: ") and events[-1] == "token":
+                tokens += json.loads(line[6:])["text"]
             elif line.startswith("data: ") and events[-1] == "answer":
                 answer = json.loads(line[6:])
-    assert events[0] == "sources" and events[-1] == "answer" and "token" in events
-    assert "OPTITEC" in answer["answer"]
+    assert events[0] == "sources" and events[-1] == "answer" and "OPTITEC" in answer["answer"]
+    # stream_tokens is off: the model's raw tokens (an answer phrase, not the answer's start) are not sent
+    assert "token" not in events and answer["answer"].startswith(tokens)
 
 
 @pytest.mark.parametrize("body,status,message", [
@@ -177,6 +180,22 @@ def test_feedback_is_stored_whole(api):
     assert json.loads(lines[-1])["rating"] == "up" and json.loads(lines[-1])["question"] == "What?"
 
 
+def test_one_rating_per_answer_id_the_latest_and_withdrawable(api):
+    url, path = api[0] + "/api/feedback", api[1].data_dir / "feedback.jsonl"
+    record = {"id": "answer-0001", "rating": "up", "question": "Which cluster?", "answer": "OPTITEC [1]", "citations": []}
+    other = {**record, "id": "answer-0002"}
+    for r in (record, other, {**record, "rating": "down"}):
+        assert httpx.post(url, json=r).json() == {"saved": True}
+    mine = [json.loads(line) for line in path.read_text().splitlines() if json.loads(line).get("id") == "answer-0001"]
+    assert [r["rating"] for r in mine] == ["down"]  # like then dislike: one record, the latest
+    assert httpx.post(url, json={"id": "answer-0001", "rating": "none"}).json() == {"saved": True, "removed": True}
+    ids = [json.loads(line).get("id") for line in path.read_text().splitlines()]
+    assert "answer-0001" not in ids and "answer-0002" in ids
+    for bad in ({**record, "id": "../x"}, {**record, "id": 7}, {"rating": "none"}):
+        r = httpx.post(url, json=bad)
+        assert r.status_code == 400 and r.json()["error"].endswith(".")
+
+
 def test_feedback_on_a_full_disk_is_a_clear_error_and_no_half_record(tmp_path, monkeypatch):
     from qa.server import FeedbackStore
 
@@ -194,6 +213,14 @@ def test_feedback_on_a_full_disk_is_a_clear_error_and_no_half_record(tmp_path, m
         store.add({"rating": "down", "question": "c", "answer": "d"})
     monkeypatch.undo()
     assert (tmp_path / "feedback.jsonl").read_bytes() == before
+    # a replacement (same id) is written beside the file and renamed: a full disk leaves the old file whole
+    store.add({"id": "answer-0001", "rating": "up", "question": "e", "answer": "f"})
+    before = (tmp_path / "feedback.jsonl").read_bytes()
+    monkeypatch.setattr(os, "write", half_then_full)
+    with pytest.raises(OSError):
+        store.add({"id": "answer-0001", "rating": "down", "question": "e", "answer": "f"})
+    monkeypatch.undo()
+    assert (tmp_path / "feedback.jsonl").read_bytes() == before and not list(tmp_path.glob("*.tmp-*"))
 
 
 def test_rate_limit_and_busy_queue(assistant, seed_index, tmp_path):
@@ -271,3 +298,92 @@ def test_the_gate_runs_all_model_work_on_one_thread_in_arrival_order():
     with pytest.raises(Busy):
         full.call(lambda: None)
     blocker.join()
+
+
+# --- the chat page's Gradio routes: the same protections as /api/, and no Gradio API beyond what the page uses -----
+
+def gradio_event(url: str, api_name: str, data: list, session: str) -> list:
+    """Call one of the page's events the way the page does (queue/join, then its event stream); its outputs."""
+    fn = next(d for d in httpx.get(url + "/config").json()["dependencies"] if d.get("api_name") == api_name)
+    r = httpx.post(url + "/gradio_api/queue/join", json={"data": data, "fn_index": fn["id"], "session_hash": session,
+                                                         "event_data": None, "trigger_id": None})
+    assert r.status_code == 200, r.text
+    with httpx.stream("GET", url + "/gradio_api/queue/data", params={"session_hash": session}, timeout=120) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data:") and json.loads(line[5:]).get("msg") == "process_completed":
+                return json.loads(line[5:])["output"]["data"]
+    raise AssertionError("the event did not complete")
+
+
+def test_gradio_exposes_no_api_beyond_the_page(api):
+    url = api[0]
+    for path in ("/gradio_api/info", "/gradio_api/openapi.json", "/monitoring", "/gradio_api/runs", "/gradio_api/file=/etc/passwd"):
+        assert httpx.get(url + path).status_code == 404, path
+    for path in ("/gradio_api/call/respond", "/gradio_api/run/respond", "/gradio_api/api/respond", "/gradio_api/upload"):
+        assert httpx.post(url + path, json={"data": ["What is OPTITEC?"]}).status_code == 404, path
+    big = httpx.post(url + "/gradio_api/queue/join", content=b"{" + b" " * 70_000 + b"}", headers={"content-type": "application/json"})
+    assert big.status_code == 413 and "larger" in big.json()["error"]
+    chunked = httpx.post(url + "/gradio_api/queue/join", content=iter([b'{"data": []}']), headers={"content-type": "application/json"})
+    assert chunked.status_code == 411
+    assert all(d.get("api_visibility") == "private" for d in httpx.get(url + "/config").json()["dependencies"])
+
+
+def test_gradio_questions_share_the_api_rate_limit_and_queue(assistant, seed_index, tmp_path):
+    cfg = Config.load(index_dir=seed_index, data_dir=tmp_path, rate_limit_per_minute=2, max_queue=0)
+    url, server = serve(cfg, assistant)
+    try:
+        for _ in range(2):  # the client's two requests of this minute, spent on the API
+            assert httpx.post(url + "/api/feedback", json={"rating": "up", "question": "q", "answer": "a"}).status_code == 200
+        out = gradio_event(url, "respond", ["What is OPTITEC?", None, None, None], "limited")
+        assert "many questions in a short time" in out[5] and out[6] == "What is OPTITEC?"  # told why, the question kept
+    finally:
+        server.should_exit = True
+    cfg = Config.load(index_dir=seed_index, data_dir=tmp_path, rate_limit_per_minute=100, max_queue=0)
+    url, server = serve(cfg, assistant)
+    try:
+        gate = server.config.app.state.qa["gate"]
+        holder = threading.Thread(target=gate.call, args=(lambda: time.sleep(4),))
+        holder.start()  # an API question holds the one model; with no queue, a question from the page is told to retry
+        time.sleep(0.5)
+        out = gradio_event(url, "respond", ["What is OPTITEC?", None, None, None], "busy")
+        holder.join()
+        assert "Many people are asking right now" in out[5] and out[6] == "What is OPTITEC?"
+    finally:
+        server.should_exit = True
+
+
+# --- the cited document, whole ----------------------------------------------------------------------------------
+
+def test_a_cited_document_opens_at_the_cited_place(api):
+    url = api[0] + "/doc"
+    a = httpx.post(api[0] + "/api/ask", json={"question": "What share of the workforce are engineers?"}, timeout=60).json()
+    c = a["citations"][0]
+    r = httpx.get(url, params={"source": c["source"], "start": c["start"], "end": c["end"]})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert f'<mark id="cited">{c["text"]}</mark>' in r.text and "<h1>The optics and photonics industry" in r.text
+    assert "script-src" not in r.headers["content-security-policy"] and "default-src 'none'" in r.headers["content-security-policy"]
+    for params, status in [({"source": "../pyproject.toml", "start": 0, "end": 1}, 404),
+                           ({"source": "/etc/passwd", "start": 0, "end": 1}, 404),
+                           ({"source": "nope.txt", "start": 0, "end": 1}, 404),
+                           ({"source": c["source"], "start": 10, "end": 5}, 400),
+                           ({"source": c["source"], "start": 0, "end": 10**9}, 400),
+                           ({"source": c["source"], "start": "x", "end": 1}, 400)]:
+        r = httpx.get(url, params=params)
+        assert r.status_code == status and "root:" not in r.text and "[project]" not in r.text, params
+    assert "Ce document ne fait pas partie" in httpx.get(url, params={"source": "nope.txt", "lang": "fr"}).text
+
+
+def test_a_document_changed_since_indexing_is_not_shown_with_wrong_offsets(assistant, seed_index, tmp_path):
+    import shutil
+
+    seeds = tmp_path / "seeds"
+    shutil.copytree(seed_index.parent / "seeds", seeds)
+    cfg = Config.load(index_dir=seed_index, seeds_dir=seeds, data_dir=tmp_path)
+    url, server = serve(cfg, assistant)
+    try:
+        doc = next(seeds.iterdir())
+        doc.write_text("Changed.\n" + doc.read_text("utf-8"), "utf-8")
+        r = httpx.get(url + "/doc", params={"source": doc.name, "start": 0, "end": 5})
+        assert r.status_code == 409 and "changed since it was indexed" in r.text
+    finally:
+        server.should_exit = True

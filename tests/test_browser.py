@@ -1,14 +1,18 @@
-"""Browser tests: the Gradio chat, the embeddable widget on an allowed and on a refused origin, and HTML injection.
+"""Browser tests: the Gradio chat and the embeddable widget as visitors use them, at desktop and phone sizes.
 
-The real app runs as a subprocess over the seed index; examples/host.html is served (its script src pointed at the
-app) from two other origins, one of them in QA_ALLOWED_ORIGINS. Debian's Chromium is driven with Playwright.
-Screenshots land in artifacts/ (look at them after a UI change).
+The real app runs as one subprocess over an index of the seed document plus a small hostile one (markup in its
+title and text); examples/host.html is served (its script src pointed at the app) from two other origins, one of
+them in QA_ALLOWED_ORIGINS. Debian's Chromium is driven with Playwright; axe-core (npm, installed by .ci/run into
+build/npm) audits accessibility. Screenshots land in artifacts/ (look at them after a UI change), and the time from
+Enter to the question shown and to the first answer text, measured in the page, in artifacts/ui-latency.jsonl.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -28,12 +32,27 @@ expect = sync_api.expect
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
 HOST_PAGE = ROOT / "examples" / "host.html"
+SEED = ROOT / "seeds" / "optics-photonics-provence.txt"
+AXE = Path(os.environ.get("QA_AXE", ROOT / "build" / "npm" / "node_modules" / "axe-core" / "axe.min.js"))
 PLACEHOLDER = "http://127.0.0.1:7860"  # the app address written in examples/host.html
 ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SIZES = {"desktop": (1280, 900), "phone": (390, 844)}
 QUESTION = "What share of the workforce are engineers?"
 CITED = "Engineers make up 80% of the workforce"
 SOURCE = "optics-photonics-provence.txt"
+DOC_TITLE = "The optics and photonics industry is witnessing remarkable growth in France"  # its first sentence
+FOLLOW_UP = "Which competitiveness cluster supports optics in Provence?"
+PAYLOAD = '<img src=x onerror="window.__pwned=1">'
+UNANSWERABLE = "What does a ticket to the Moon cost?"
+# a document whose title and text hold markup: it must show as typed, never as an image, a link or bold text
+HOSTILE = """# Staff canteen <b>notice</b>
+
+The staff canteen of the cluster serves bouillabaisse every Friday ![](https://evil.example/pixel.png) at noon.
+
+Tables are booked at [login](https://evil.example/login) before ten o'clock in the morning.
+"""
+HOSTILE_QUESTION = "Where are canteen tables booked?"
 ANSWER_TIMEOUT = 120_000  # ms: an answer takes 1-3 s on 2 cores, far more when the machine is busy
 START_TIMEOUT = 180  # s: loading the models
 
@@ -76,13 +95,30 @@ def ports() -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def app(seed_index, ports, tmp_path_factory):
-    """The real app (python app.py) over the seed index; the "host" origin may embed it, the "other" may not."""
+def corpus(tmp_path_factory) -> tuple[Path, Path]:
+    """(seeds, index): the seed document and the hostile one, indexed."""
+    from qa import index
+    from qa.config import Config
+
+    base = tmp_path_factory.mktemp("browser-corpus")
+    seeds = base / "seeds"
+    seeds.mkdir()
+    shutil.copy(SEED, seeds / SEED.name)
+    (seeds / "canteen.md").write_text(HOSTILE, "utf-8")
+    index.build(Config.load(seeds_dir=seeds, index_dir=base / "index"), log=lambda m: None)
+    return seeds, base / "index"
+
+
+@pytest.fixture(scope="module")
+def app(corpus, ports, tmp_path_factory):
+    """The real app (python app.py, this checkout's code) over the corpus; the "host" origin may embed it, the "other" may not."""
     base = tmp_path_factory.mktemp("browser-app")
     # the environment the rest of the suite sees (QA_CACHE_DIR, qa.toml...), but GRADIO_SERVER_* would override QA_PORT
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRADIO_SERVER_")}
     env.update({
-        "QA_INDEX_DIR": str(seed_index),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        "QA_SEEDS_DIR": str(corpus[0]),
+        "QA_INDEX_DIR": str(corpus[1]),
         "QA_HOST": "127.0.0.1",
         "QA_PORT": str(ports["app"]),
         "QA_DATA_DIR": str(base / "data"),
@@ -167,8 +203,8 @@ def context(browser):
     """A fresh browser profile per test (no shared history, routes or storage)."""
     made = []
 
-    def make(width: int = 1280, height: int = 860):
-        ctx = browser.new_context(viewport={"width": width, "height": height}, locale="en-US")
+    def make(width: int = 1280, height: int = 900, locale: str = "en-US"):
+        ctx = browser.new_context(viewport={"width": width, "height": height}, locale=locale)
         ctx.set_default_timeout(30_000)
         made.append(ctx)
         return ctx
@@ -183,6 +219,310 @@ def shot(page, name: str, **kw) -> None:
     page.wait_for_timeout(400)  # let transitions and smooth scrolling settle
     page.screenshot(path=str(ARTIFACTS / name), **kw)
 
+
+def feedback_records(app, answer_id: str | None = None, question: str | None = None) -> list[dict]:
+    path = app["data_dir"] / "feedback.jsonl"
+    records = [json.loads(line) for line in path.read_text("utf-8").splitlines()] if path.exists() else []
+    return [r for r in records if (answer_id is None or r.get("id") == answer_id) and (question is None or r["question"] == question)]
+
+
+def audit(target, include: str | None = None) -> list[str]:
+    """The serious and critical axe-core violations in a page or frame (only inside `include` when given)."""
+    target.evaluate(AXE.read_text("utf-8"))  # evaluated by the browser's debugger: not subject to the page's CSP
+    result = target.evaluate("sel => axe.run(sel ? {include: [[sel]]} : document, {resultTypes: ['violations']})", include)
+    return [f"{v['impact']} {v['id']}: {v['help']} at {[n['target'] for n in v['nodes'][:3]]}"
+            for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
+def need_axe() -> None:
+    if not AXE.is_file():
+        pytest.skip(f"axe-core not found at {AXE} (npm install --prefix build/npm axe-core, as .ci/run does)")
+
+
+# In-page probe: times from Enter to the question shown and to the first answer text (performance.now), and every
+# state the answer bubble went through (a status placeholder, a draft, the final answer).
+PROBE = """
+([surface, box]) => {
+  const sel = surface === "chat"
+    ? {user: '#qa-chat [data-testid="user"]', bot: '#qa-chat [data-testid="bot"]', status: '.qa-status', draft: '.qa-draft', final: '.qa-answer'}
+    : {user: '.qa-user .qa-bubble', bot: '.qa-assistant .qa-bubble', status: '.qa-pending', draft: '.qa-draft', final: '.qa-final'};
+  const probe = window.__qaProbe = {question: null, times: {}, seen: [], finals: 0};
+  const kind = el => (el.matches(sel.status) || el.querySelector(sel.status)) ? "status"
+    : (el.matches(sel.final) || el.querySelector(sel.final)) ? "final"
+    : (el.matches(sel.draft) || el.querySelector(sel.draft)) ? "draft" : "other";
+  const shownText = el => { const c = el.cloneNode(true); c.querySelectorAll('.qa-visually-hidden').forEach(h => h.remove()); return c.textContent.trim(); };
+  probe.arm = q => { probe.question = q; probe.times = {}; probe.seen = []; probe.finals = document.querySelectorAll(sel.final).length; };
+  document.addEventListener("keydown", e => {
+    if (e.key === "Enter" && probe.question !== null && probe.times.enter === undefined && e.target.closest(box)) probe.times.enter = performance.now();
+  }, true);
+  new MutationObserver(() => {
+    const t = probe.times;
+    if (t.enter === undefined) return;
+    if (t.shown === undefined && [...document.querySelectorAll(sel.user)].some(u => shownText(u) === probe.question)) t.shown = performance.now();
+    if (t.shown === undefined) return;
+    const bots = document.querySelectorAll(sel.bot);
+    const last = bots[bots.length - 1];
+    if (!last) return;
+    const state = {kind: kind(last), text: shownText(last)};
+    const prev = probe.seen[probe.seen.length - 1];
+    if (!prev || prev.kind !== state.kind || prev.text !== state.text) probe.seen.push(state);
+    if (t.answer === undefined && (state.kind === "draft" || document.querySelectorAll(sel.final).length > probe.finals)) t.answer = performance.now();
+  }).observe(document.documentElement, {subtree: true, childList: true, characterData: true});
+}
+"""
+
+
+def probe_result(target, surface: str, size: str) -> dict:
+    """The probe's figures for the last question, appended to artifacts/ui-latency.jsonl; the states must never contradict the answer."""
+    p = target.evaluate("() => ({times: window.__qaProbe.times, seen: window.__qaProbe.seen})")
+    t, seen = p["times"], p["seen"]
+    final = [s for s in seen if s["kind"] == "final"]
+    assert final, f"no final answer was seen: {seen}"
+    for s in seen:  # a placeholder, or text that stays: nothing shown before the answer can be contradicted by it
+        assert s["kind"] in ("status", "final") or (s["kind"] == "draft" and final[-1]["text"].startswith(s["text"].rstrip(" …"))), seen
+    row = {"surface": surface, "size": size, "enter_to_question_ms": round(t["shown"] - t["enter"], 1),
+           "enter_to_first_answer_text_ms": round(t["answer"] - t["enter"], 1), "load": os.getloadavg()[0]}
+    ARTIFACTS.mkdir(exist_ok=True)
+    with open(ARTIFACTS / "ui-latency.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
+    print(f"\n{surface} {size}: Enter -> question shown {row['enter_to_question_ms']} ms, "
+          f"-> first answer text {row['enter_to_first_answer_text_ms']} ms (load {row['load']:.1f})")
+    return row
+
+
+# --- the Gradio chat on "/" ------------------------------------------------------------------------------------
+
+def chat_page(context, app, size: str, locale: str = "en-US"):
+    page = context(*SIZES[size], locale=locale).new_page()
+    page.goto(app["url"] + "/")
+    expect(page.locator("#qa-input textarea")).to_be_visible()
+    page.evaluate(PROBE, ["chat", "#qa-input"])
+    return page
+
+
+def ask_chat(page, question: str, press: bool = True):
+    """Type and send a question; the locator of its answer's bubble (once final)."""
+    bots = page.locator("#qa-chat [data-testid='bot']")
+    before = page.locator("#qa-chat .qa-answer").count()
+    page.evaluate("q => window.__qaProbe.arm(q)", question)
+    box = page.locator("#qa-input textarea")
+    box.fill(question)
+    if press:
+        box.press("Enter")
+    expect(page.locator("#qa-chat .qa-answer")).to_have_count(before + 1, timeout=ANSWER_TIMEOUT)
+    return bots.nth(bots.count() - 1)  # this answer's bubble, even after more questions
+
+
+def entry_of(page, answer_index: int, n: int):
+    """The source entry holding citation n of the answer that is bubble number answer_index (0-based) of the chat."""
+    aid = page.locator("#qa-chat [data-testid='bot']").nth(answer_index).locator("a.qa-cite").first.get_attribute("href").split("-")[2]
+    return page.locator(f"#qa-sources .qa-group[data-aid='{aid}'] .qa-entry[data-ns~='{n}']")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_chat_page(app, context, size):
+    """Points 1-4, 6, 7 and 9 on the chat page: the question shows at once, no draft is contradicted, each answer keeps
+    its own sources, the source panel, HTML shown as typed, one changeable vote per answer, no Gradio API."""
+    page = chat_page(context, app, size)
+    requests = []
+    page.on("request", lambda r: requests.append((r.method, r.url)))
+
+    # 1, 2: the question shows at once; the answer bubble shows a status, then the final answer, never a raw draft
+    first = ask_chat(page, QUESTION)
+    probe_result(page, "chat", size)
+    expect(first).to_contain_text("80%")
+    expect(first.locator("a.qa-cite", has_text="[1]")).to_be_visible()
+
+    # 4: the document's own title, the cited sentence in context, one entry per passage, no developer metadata
+    panel = page.locator("#qa-sources")
+    entry = entry_of(page, 0, 1)
+    expect(entry.locator(".qa-doc")).to_have_text(DOC_TITLE)
+    expect(entry.locator("mark", has_text=CITED)).to_be_visible()
+    quote = entry.locator(".qa-quote").inner_text()
+    assert len(quote) > len(CITED) + 40 and len(quote) < 1200, quote  # a little context, not the whole passage
+    text = panel.inner_text()
+    assert SOURCE not in text and "characters" not in text and ":1:" not in text, text
+    quotes = panel.locator(".qa-entry .qa-quote").all_inner_texts()
+    assert len(quotes) == len(set(quotes)), quotes  # [1] and [2] of one passage share one entry
+    for n in first.locator("a.qa-cite").all_inner_texts():
+        expect(entry_of(page, 0, int(n.strip("[]")))).to_have_count(1)
+    # the copy button copies the answer as shown, not its HTML
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=app["url"])
+    page.locator("#qa-chat .message-buttons-left").first.locator("button[aria-label='Copy message']").click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith(first.inner_text().strip()[:30]) and "<" not in copied and "[1]" in copied, copied
+
+    # 1 under load: while the server is not reached (its queue held here), the question and a status already show
+    held = []
+    page.route("**/gradio_api/queue/join*", lambda route: held.append(route))
+    page.evaluate("q => window.__qaProbe.arm(q)", FOLLOW_UP)
+    page.locator("#qa-input textarea").fill(FOLLOW_UP)
+    page.locator("#qa-input textarea").press("Enter")
+    expect(page.locator("#qa-chat [data-testid='user']").last).to_have_text(FOLLOW_UP)
+    expect(page.locator("#qa-chat [data-testid='bot']").last.locator(".qa-status")).to_contain_text("Searching the documents")
+    expect(page.locator("#qa-input textarea")).to_have_value("")
+    shot(page, f"chat-{size}-waiting.png")
+    expect(page.get_by_text(re.compile(r"processing \|"))).to_have_count(0)  # no Gradio overlay over the chat
+    for route in held:
+        route.continue_()
+    page.unroute("**/gradio_api/queue/join*")
+    expect(page.locator("#qa-chat .qa-answer")).to_have_count(2, timeout=ANSWER_TIMEOUT)
+    expect(page.locator("#qa-chat [data-testid='bot']").nth(1).locator(".qa-answer")).not_to_be_empty()
+    shot(page, f"chat-{size}.png", full_page=True)
+
+    # 3: [1] of the FIRST answer still opens the first answer's source, visibly (and with a way back on a phone)
+    first.locator("a.qa-cite", has_text="[1]").click()
+    entry = entry_of(page, 0, 1)
+    expect(entry).to_have_class(re.compile(r"\bqa-current\b"))
+    expect(entry.locator("mark.qa-current")).to_contain_text(CITED)
+    expect(entry).to_be_in_viewport()
+    assert entry.evaluate("e => getComputedStyle(e).outlineStyle") != "none"  # visible feedback on a click
+    expect(page.locator("#qa-sources .qa-current mark, #qa-sources .qa-entry.qa-current")).not_to_have_count(0)
+    back = entry.locator(".qa-back")
+    expect(back).to_be_visible()
+    shot(page, f"chat-{size}-source.png")
+    back.click()
+    expect(first.locator("a.qa-cite", has_text="[1]")).to_be_in_viewport()
+    expect(first.locator("a.qa-cite", has_text="[1]")).to_be_focused()
+
+    # 6: HTML typed in a question is shown as typed; 3: after an unanswerable question older markers still work
+    third = ask_chat(page, f"{PAYLOAD} {UNANSWERABLE}")
+    expect(page.locator("#qa-chat [data-testid='user']").last).to_have_text(f"{PAYLOAD} {UNANSWERABLE}")
+    assert page.locator("#qa-chat img, #qa-sources img").count() == 0
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert not [u for _, u in requests if u.endswith("/x")], "the typed <img> was fetched"
+    expect(third.locator(".qa-answer")).not_to_be_empty()
+    first.locator("a.qa-cite", has_text="[1]").click()
+    expect(entry_of(page, 0, 1)).to_have_class(re.compile(r"\bqa-current\b"))
+    expect(entry_of(page, 0, 1).locator("mark.qa-current")).to_contain_text(CITED)
+    if third.locator("a.qa-cite").count():  # a refusal that keeps its closest passage shows it too
+        third.locator("a.qa-cite").first.click()
+        expect(page.locator("#qa-sources .qa-entry.qa-current")).to_have_count(1)
+
+    # 4: the whole document opens at the cited place
+    entry = entry_of(page, 0, 1)
+    with page.context.expect_page() as opened:
+        entry.locator("a.qa-open").click()
+    doc = opened.value
+    mark = doc.locator("mark#cited")
+    expect(mark).to_contain_text(CITED)
+    expect(doc.locator("h1")).to_have_text(DOC_TITLE)
+    expect(mark).to_be_in_viewport()
+    shot(doc, f"chat-{size}-document.png")
+    doc.close()
+
+    # 7: one vote per answer, acknowledged, changeable: like then dislike leaves one record, the latest; again withdraws it
+    buttons = page.locator("#qa-chat .message-buttons-left").first  # under the first answer
+    like, dislike = buttons.locator("button[aria-label^='Like']"), buttons.locator("button[aria-label^='Dislike']")
+    like.click()
+    expect(page.locator("[data-testid='toast-text']").last).to_have_text("Thank you! Your rating is saved: helpful.")
+    deadline = time.monotonic() + 30
+    while not feedback_records(app, question=QUESTION) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    records = [r for r in feedback_records(app, question=QUESTION) if r.get("id")]
+    assert len(records) == 1 and records[0]["rating"] == "up", records
+    answer_id = records[0]["id"]
+    dislike.click()
+    expect(page.locator("[data-testid='toast-text']").last).to_have_text("Thank you! Your rating is saved: not helpful.")
+    page.wait_for_timeout(300)
+    records = feedback_records(app, answer_id)
+    assert len(records) == 1 and records[0]["rating"] == "down" and records[0]["citations"], records
+    dislike.click()
+    expect(page.locator("[data-testid='toast-text']").last).to_have_text("Your rating is withdrawn.")
+    page.wait_for_timeout(300)
+    assert feedback_records(app, answer_id) == []
+
+    # 9: the page reaches the model only through Gradio's queue, and no other Gradio API answers
+    posts = {u.split("?")[0].replace(app["url"], "") for m, u in requests if m == "POST"}
+    assert posts == {"/gradio_api/queue/join"}, posts
+    statuses = page.evaluate("""async () => Promise.all([
+        fetch('/gradio_api/info').then(r => r.status), fetch('/gradio_api/openapi.json').then(r => r.status),
+        fetch('/gradio_api/call/respond', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{"data": ["q"]}'}).then(r => r.status),
+        fetch('/gradio_api/run/respond', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{"data": ["q"]}'}).then(r => r.status),
+        fetch('/gradio_api/upload', {method: 'POST', body: new FormData()}).then(r => r.status)])""")
+    assert statuses == [404] * 5, statuses
+    expect(page.get_by_text("Use via API")).to_have_count(0)
+    if size == "phone":
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390 + 1, f"the page scrolls sideways on a phone ({width} px wide)"
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_chat_page_in_french(app, context, size):
+    """Point 5: French labels and messages; an empty question adds nothing; a too-long one keeps what was typed."""
+    page = chat_page(context, app, size, locale="fr-FR")
+    box = page.locator("#qa-input textarea")
+    expect(box).to_have_attribute("placeholder", "Posez une question sur les documents…")
+    expect(page.locator("#qa-title")).to_contain_text("Optique & photonique en Provence")
+    expect(page.locator("#qa-chat [role='log']")).to_have_attribute("aria-label", "Conversation")
+    assert "Chatbot" not in page.locator("body").inner_text()
+    labels = page.locator("#qa-chat [aria-label]").evaluate_all("els => els.map(e => e.getAttribute('aria-label'))")
+    assert not [a for a in labels if "Chatbot" in a or "chatbot" in a], labels
+    messages = page.locator("#qa-chat [data-testid='user'], #qa-chat [data-testid='bot']")
+    alert = page.locator("#qa-notice [role='alert']")
+    rounds = page.evaluate("window.qaChat.rounds()")
+    box.fill("   ")
+    box.press("Enter")
+    expect(alert).to_have_text("La question est vide.")
+    page.wait_for_function("n => window.qaChat.rounds() > n", arg=rounds)  # and once the server has been asked too
+    expect(alert).to_have_text("La question est vide.")
+    expect(messages).to_have_count(0)
+    long = "Quelle part des effectifs est constituée d'ingénieurs ? " * 40
+    box.fill(long)
+    box.press("Enter")
+    expect(alert).to_contain_text("La question est trop longue")
+    page.wait_for_function("n => window.qaChat.rounds() > n + 1", arg=rounds)
+    expect(alert).to_contain_text("2000 au plus")
+    expect(box).to_have_value(long)
+    expect(messages).to_have_count(0)
+    shot(page, f"chat-{size}-fr.png")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_chat_page_shows_document_markup_as_text(app, context, size):
+    """Point 6: a document's markdown and HTML (a link, an image, <b>) show as text, never live."""
+    page = chat_page(context, app, size)
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    answer = ask_chat(page, HOSTILE_QUESTION)
+    expect(answer).to_contain_text("[login](https://evil.example/login)")
+    expect(page.locator("#qa-sources .qa-doc", has_text="Staff canteen <b>notice</b>").first).to_be_visible()
+    live = "#qa-chat img, #qa-chat b, #qa-chat a[href*='evil'], #qa-sources img, #qa-sources b, #qa-sources a[href*='evil']"
+    assert page.locator(live).count() == 0
+    assert not [u for u in requests if "evil.example" in u]
+    shot(page, f"chat-{size}-markup.png", full_page=True)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_chat_page_by_keyboard_and_audit(app, context, size):
+    """Point 10 on the chat page: ask, read a source and come back with the keyboard only; axe finds nothing serious."""
+    page = chat_page(context, app, size)
+    for _ in range(30):
+        if page.evaluate("document.activeElement.closest('#qa-input') !== null"):
+            break
+        page.keyboard.press("Tab")
+    page.evaluate("q => window.__qaProbe.arm(q)", QUESTION)
+    page.keyboard.type(QUESTION)
+    page.keyboard.press("Enter")
+    expect(page.locator("#qa-chat .qa-answer")).to_have_count(1, timeout=ANSWER_TIMEOUT)
+    for _ in range(30):
+        if page.evaluate("document.activeElement.matches('a.qa-cite')"):
+            break
+        page.keyboard.press("Shift+Tab")
+    assert page.evaluate("document.activeElement.matches('a.qa-cite')"), "no marker reached with Shift+Tab"
+    page.keyboard.press("Enter")
+    expect(page.locator("#qa-sources .qa-entry.qa-current")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.locator("#qa-sources .qa-entry.qa-current .qa-back")).to_be_focused()
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.matches('a.qa-cite')"), "Back to the answer did not return to the marker"
+    shot(page, f"chat-{size}-keyboard.png")
+    need_axe()
+    problems = audit(page)
+    assert not problems, "\n".join(problems)
+
+
+# --- the widget on an allowed site -----------------------------------------------------------------------------
 
 def open_widget(page, url: str):
     page.goto(url)
@@ -210,69 +550,75 @@ def widget_frame(page):
     return next(f for f in page.frames if "/widget?" in f.url)
 
 
-# --- the Gradio chat on "/" ------------------------------------------------------------------------------------
-
-def test_chat_page_answers_with_citations(app, context):
-    page = context().new_page()
-    page.goto(app["url"] + "/")
-    box = page.locator("#qa-input textarea")
-    box.fill(QUESTION)
-    box.press("Enter")
-    bot = page.locator("#qa-chat [data-testid='bot']").last
-    expect(bot).to_contain_text("80%", timeout=ANSWER_TIMEOUT)
-    expect(bot.locator("a", has_text="[1]")).to_be_visible()  # the marker [1] is a link to its source
-    expect(page.locator("#qa-sources mark").first).to_contain_text(CITED)
-    shot(page, "chat.png", full_page=True)
-
-
-def test_chat_page_on_a_phone(app, context):
-    page = context(390, 844).new_page()
-    page.goto(app["url"] + "/")
-    box = page.locator("#qa-input textarea")
-    expect(box).to_be_in_viewport()  # the input is on the first screen, without scrolling
-    box.fill(QUESTION)
-    box.press("Enter")
-    expect(page.locator("#qa-chat [data-testid='bot']").last).to_contain_text("80%", timeout=ANSWER_TIMEOUT)
-    box.scroll_into_view_if_needed()
-    expect(box).to_be_in_viewport()
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 390 + 1, f"the page scrolls sideways on a phone ({width} px wide)"
-    shot(page, "chat-phone.png")
-
-
-# --- the widget on an allowed site -----------------------------------------------------------------------------
-
-def test_widget_on_allowed_origin(app, hosts, context):
-    page = context().new_page()
+@pytest.mark.parametrize("size", SIZES)
+def test_widget_on_allowed_origin(app, hosts, context, size):
+    """The widget on an allowed site: points 1-4 and 7 (question at once, no contradicted draft, each answer's own
+    sources with title, context and the document link, a changeable vote), full screen on a phone."""
+    page = context(*SIZES[size]).new_page()
     page.goto(hosts["host"])
     launcher = page.locator("qa-chat-widget .launcher")
+    expect(launcher).to_be_visible()
     # the host's CSS (button {border: 4px dashed red}) does not reach into the widget's shadow root
     assert launcher.evaluate("b => getComputedStyle(b).borderTopStyle") == "none"
     frame = open_widget(page, hosts["host"])
+    if size == "phone":
+        box = page.locator("qa-chat-widget .panel").bounding_box()
+        assert box["width"] == 390 and box["height"] == 844, box
     expect(frame.locator(".qa-assistant").first).to_contain_text("Ask me about the optics")  # data-greeting
+    inner = widget_frame(page)
+    inner.evaluate(PROBE, ["widget", "#qa-question"])
+    inner.evaluate("q => window.__qaProbe.arm(q)", QUESTION)
     reply = ask_widget(frame, QUESTION)
+    probe_result(inner, "widget", size)
     final = reply.locator(".qa-final")
     expect(final).to_contain_text("80%")
     cite = final.locator("a.qa-cite", has_text="[1]")
     expect(cite).to_be_visible()
-    expect(reply.locator(".qa-src-file").first).to_have_text(SOURCE)
-    cite.click()  # reveals the cited passage
-    expect(reply.locator("details.qa-source[open] .qa-src-text").first).to_contain_text(CITED)
-    expect(reply.locator("details.qa-source[open] .qa-src-text").first).to_be_in_viewport()
 
+    # 4: the document's own title (no file name), one entry per passage, the cited sentence in context, a document link
+    expect(reply.locator(".qa-src-title").first).to_have_text(DOC_TITLE)
+    assert SOURCE not in reply.locator(".qa-sources").inner_text()
+    quotes = reply.locator(".qa-src-text").all_text_contents()
+    assert len(quotes) == len(set(quotes)), quotes
+    cite.click()  # reveals the cited passage
+    opened = reply.locator("details.qa-source[open]")
+    expect(opened.locator("mark.qa-current")).to_contain_text(CITED)
+    expect(opened.locator(".qa-src-text")).to_be_in_viewport()
+    link = opened.locator("a.qa-src-open")
+    expect(link).to_have_attribute("href", re.compile(r"/doc\?source=optics-photonics-provence\.txt&start=\d+&end=\d+"))
+    with page.context.expect_page() as popup:
+        link.click()
+    expect(popup.value.locator("mark#cited")).to_contain_text(CITED)
+    popup.value.close()
+
+    # 7: one vote per answer, changeable and acknowledged
     reply.locator(".qa-rate-up").click()
     expect(reply.locator(".qa-feedback-note")).to_have_text("Thanks for your feedback.")
-    records = [json.loads(line) for line in (app["data_dir"] / "feedback.jsonl").read_text("utf-8").splitlines()]
-    assert records[-1]["rating"] == "up" and records[-1]["question"] == QUESTION and records[-1]["citations"]
-    shot(page, "widget.png")
+    expect(reply.locator(".qa-rate-up")).to_have_attribute("aria-pressed", "true")
+    up = [r for r in feedback_records(app, question=QUESTION) if r.get("id")]
+    answer_id = up[-1]["id"]
+    assert up[-1]["rating"] == "up" and up[-1]["citations"]
+    reply.locator(".qa-rate-down").click()
+    expect(reply.locator(".qa-rate-down")).to_have_attribute("aria-pressed", "true")
+    expect(reply.locator(".qa-rate-up")).to_have_attribute("aria-pressed", "false")
+    records = feedback_records(app, answer_id)
+    assert len(records) == 1 and records[0]["rating"] == "down", records
+    shot(page, f"widget-{size}.png")
 
-    # a follow-up carries the conversation
+    # a follow-up carries the conversation; 3: the first answer's markers still open the first answer's sources
     with page.expect_request(lambda r: r.url.endswith("/api/ask/stream")) as req:
         follow = ask_widget(frame, "Which cluster fosters this collaboration?")
     sent = json.loads(req.value.post_data)
     assert [t["role"] for t in sent["history"]] == ["user", "assistant"]
     assert sent["history"][0]["content"] == QUESTION and "80%" in sent["history"][1]["content"]
     expect(follow.locator(".qa-final")).to_contain_text("OPTITEC")
+    reply.locator(".qa-final a.qa-cite", has_text="[1]").click()
+    expect(reply.locator("details.qa-source[open] mark.qa-current")).to_contain_text(CITED)
+    expect(follow.locator("details.qa-source[open]")).to_have_count(0)
+    if size == "phone":
+        width = inner.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the chat scrolls sideways on a phone ({width} px wide)"
+    shot(page, f"widget-{size}-sources.png")
 
     # the allowed site may call the API from the browser too
     status = page.evaluate(f"fetch('{app['url']}/api/health').then(r => r.status, e => String(e))")
@@ -284,38 +630,61 @@ def test_widget_on_allowed_origin(app, hosts, context):
     expect(launcher).to_have_attribute("aria-expanded", "false")
 
 
-def test_widget_full_screen_on_a_phone(app, hosts, context):
-    page = context(390, 844).new_page()
-    frame = open_widget(page, hosts["host"])
-    expect(frame.locator("#qa-question")).to_be_visible()
-    box = page.locator("qa-chat-widget .panel").bounding_box()
-    assert box["width"] == 390 and box["height"] == 844, box
-    reply = ask_widget(frame, QUESTION)
-    expect(reply.locator(".qa-final a.qa-cite").first).to_be_visible()
-    width = widget_frame(page).evaluate("document.documentElement.scrollWidth")
-    assert width <= 390, f"the chat scrolls sideways on a phone ({width} px wide)"
-    shot(page, "widget-phone.png")
-    page.locator("qa-chat-widget .x").click()  # the close button of the panel
+@pytest.mark.parametrize("size", SIZES)
+def test_widget_by_keyboard_and_audit(app, hosts, context, size):
+    """Point 10 in the widget: open, ask, read a source and close with the keyboard only; axe finds nothing serious."""
+    page = context(*SIZES[size]).new_page()
+    page.goto(hosts["host"])
+    launcher = page.locator("qa-chat-widget .launcher")
+    expect(launcher).to_be_visible()
+    for _ in range(40):
+        if page.evaluate("document.activeElement && document.activeElement.shadowRoot && "
+                         "document.activeElement.shadowRoot.activeElement === document.activeElement.shadowRoot.querySelector('.launcher')"):
+            break
+        page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    expect(page.locator("qa-chat-widget .panel")).to_be_visible()
+    frame = page.frame_locator("qa-chat-widget iframe")
+    expect(frame.locator("#qa-question")).to_be_focused()
+    page.keyboard.type(QUESTION)
+    page.keyboard.press("Enter")
+    expect(frame.locator(".qa-final")).to_have_count(1, timeout=ANSWER_TIMEOUT)
+    inner = widget_frame(page)
+    for _ in range(30):
+        if inner.evaluate("document.activeElement.matches('a.qa-cite')"):
+            break
+        page.keyboard.press("Shift+Tab")
+    assert inner.evaluate("document.activeElement.matches('a.qa-cite')"), "no marker reached with Shift+Tab"
+    page.keyboard.press("Enter")
+    expect(frame.locator("details.qa-source[open] summary")).to_be_focused()
+    expect(frame.locator("details.qa-source[open] .qa-src-text")).to_be_visible()
+    shot(page, f"widget-{size}-keyboard.png")
+    need_axe()
+    problems = audit(inner) + audit(page, "qa-chat-widget")
+    assert not problems, "\n".join(problems)
+    page.keyboard.press("Escape")
     expect(page.locator("qa-chat-widget .panel")).to_be_hidden()
+    assert page.evaluate("document.activeElement.shadowRoot.activeElement.classList.contains('launcher')")
 
 
 # --- the widget on a site that is not allowed ------------------------------------------------------------------
 
-def test_widget_refused_on_other_origin(app, hosts, context):
+@pytest.mark.parametrize("size", SIZES)
+def test_widget_refused_on_other_origin(app, hosts, context, size):
+    """Point 8: on a site missing from the allowed origins visitors see nothing; the console tells the site's owner why."""
     other = hosts["other"].rsplit("/", 1)[0]
-    page = context().new_page()
+    page = context(*SIZES[size]).new_page()
+    messages = []
+    page.on("console", lambda m: messages.append((m.type, m.text)))
     page.goto(hosts["other"])
-    page.locator("qa-chat-widget .launcher").click()
-    # Chromium refuses to frame /widget (frame-ancestors): the frame holds its error page, the widget says why
-    expect(page.locator("qa-chat-widget .notice")).to_be_visible(timeout=15_000)
-    children = [f for f in page.frames if f is not page.main_frame]
-    assert children, "the panel has no frame"
-    for f in children:
-        assert not f.url.startswith(app["url"]), f"the chat loaded in a refused site: {f.url}"
-        try:
-            assert f.locator("#qa-question").count() == 0
-        except sync_api.Error:
-            pass  # an error page that cannot be inspected is fine too
+    expect(page.locator("qa-chat-widget")).to_have_count(0, timeout=30_000)  # removed once the frame is refused
+    explained = [text for kind, text in messages if kind == "error" and "qa widget" in text]
+    assert explained and "QA_ALLOWED_ORIGINS" in explained[0] and other in explained[0], messages
+    expect(page.locator("qa-chat-widget .launcher")).to_have_count(0)
+    page.evaluate("window.QAWidget.open()")  # the page's own API opens nothing either
+    expect(page.locator("qa-chat-widget")).to_have_count(0)
+    for f in page.frames[1:]:
+        assert not f.url.startswith(app["url"] + "/widget"), f"the chat loaded in a refused site: {f.url}"
     # a script of that site cannot use the API: the server answers 403 without CORS headers, the browser fails
     result = page.evaluate(
         """url => fetch(url, {method: "POST", headers: {"Content-Type": "application/json"},
@@ -327,13 +696,10 @@ def test_widget_refused_on_other_origin(app, hosts, context):
     assert status == 403 and "access-control-allow-origin" not in {k.lower() for k in headers}
     status, headers, _ = get(app["url"] + "/widget")
     assert "frame-ancestors 'self' " + hosts["host"].rsplit("/", 1)[0] in headers["content-security-policy"]
-    shot(page, "widget-refused.png")
+    shot(page, f"widget-{size}-refused.png")
 
 
-# --- injection ------------------------------------------------------------------------------------------------
-
-PAYLOAD = '<img src=x onerror="window.__pwned=1">'
-
+# --- injection and errors in the widget --------------------------------------------------------------------------
 
 def test_widget_shows_html_as_text(app, hosts, context):
     page = context().new_page()
@@ -351,9 +717,10 @@ def test_widget_shows_html_as_text(app, hosts, context):
               "refused": False, "query": "q", "lang": "en", "timings": {},
               "citations": [{"n": 1, "source": "<svg onload=window.__pwned=4>.html", "chunk_id": "x:1:1",
                              "title": "<img src=x onerror=window.__pwned=5>", "start": 0, "end": 9,
-                             "text": "<script>window.__pwned=6</script>", "passage": "<i>p</i>", "passage_start": 0}]}
+                             "text": "<script>window.__pwned=6</script>", "passage": "<i>p</i> ![](https://evil.example/x.png) [login](https://evil.example)",
+                             "passage_start": 0}]}
     body = (f"event: sources\ndata: {json.dumps({'query': 'q', 'passages': []})}\n\n"
-            f"event: token\ndata: {json.dumps({'text': '<img src=x onerror=window.__pwned=7>'})}\n\n"
+            f"event: token\ndata: {json.dumps({'text': 'See <img src=x onerror=window.__pwned=7>'})}\n\n"
             f"event: answer\ndata: {json.dumps(answer)}\n\n")
     page.context.route(app["url"] + "/api/ask/stream",
                        lambda route: route.fulfill(status=200, content_type="text/event-stream", body=body))
@@ -363,10 +730,11 @@ def test_widget_shows_html_as_text(app, hosts, context):
     expect(final.locator("strong")).to_have_text("bold <b>b</b>")
     expect(final.locator("a.qa-cite")).to_have_text("[1]")
     expect(reply.locator(".qa-src-title")).to_have_text("<img src=x onerror=window.__pwned=5>")
-    expect(reply.locator(".qa-src-file")).to_have_text("<svg onload=window.__pwned=4>.html")
+    expect(reply.locator(".qa-src-text")).to_contain_text("![](https://evil.example/x.png) [login](https://evil.example)")
     page.wait_for_timeout(300)
     assert f.evaluate("typeof window.__pwned") == "undefined"
-    assert f.locator("#qa-log img, #qa-log script, #qa-log b, #qa-log i, #qa-log [onerror], #qa-log [onload]").count() == 0
+    assert f.locator("#qa-log img, #qa-log script, #qa-log b, #qa-log i, #qa-log [onerror], #qa-log [onload], "
+                     "#qa-log a[href*='evil']").count() == 0
     shot(page, "widget-xss.png")
 
 

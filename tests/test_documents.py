@@ -30,10 +30,14 @@ def test_text_document_keeps_its_text_and_title(tmp_path):
     assert "coherent light" in doc.text and doc.source == "a.txt" and doc.lang == "en"
 
 
-def test_seed_document_loads_with_a_title_from_its_name():
-    doc = load(SEED, SEED.parent)
-    assert doc.title == "Optics photonics provence"
+def test_a_text_without_a_title_line_is_titled_by_its_first_sentence(tmp_path):
+    doc = load(SEED, SEED.parent)  # the seed starts with a paragraph, not a title line
+    assert doc.title == "The optics and photonics industry is witnessing remarkable growth in France"
     assert doc.text.startswith("The optics and photonics industry")
+    (tmp_path / "long.txt").write_text("Lasers, which emit coherent light of one colour, were first built in California in 1960 "
+                                       "by Theodore Maiman. They are everywhere now.\n", "utf-8")
+    title = load(tmp_path / "long.txt", tmp_path).title
+    assert title == "Lasers, which emit coherent light of one colour, were first built in…" and len(title) <= 80
 
 
 def test_markdown_title_is_the_first_heading(tmp_path):

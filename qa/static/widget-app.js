@@ -2,8 +2,11 @@
  * The widget's chat (the page /widget, framed by /widget.js or opened directly).
  *
  * Asks POST api/ask/stream with {"question", "history": [{"role", "content"}]} and reads its server-sent events
- * (sources, token, answer, error) with fetch and a stream reader: the tokens show as a draft, then the verified
- * answer replaces it, its markers [n] linked to the cited passages listed under it. Ratings go to POST api/feedback.
+ * (sources, token, answer, error) with fetch and a stream reader. Until text comes, a status says what is happening
+ * ("Searching the documents…", then "Writing the answer…"); token events carry only text that stays (their
+ * concatenation is the start of the final answer; the server sends none unless stream_tokens is on) and are appended;
+ * the answer event is final and replaces them, its markers [n] linked to its own cited passages listed under it.
+ * Ratings go to POST api/feedback, one per answer (its id), changeable.
  *
  * Every text from the server or the user goes into the page through text nodes, never as HTML: the documents
  * may contain markup or scripts.
@@ -33,7 +36,9 @@
       helpful: "Helpful",
       notHelpful: "Not helpful",
       thanks: "Thanks for your feedback.",
+      withdrawn: "Your rating is withdrawn.",
       feedbackError: "Your feedback could not be sent.",
+      open: "Open the document at this place",
       network: "The assistant could not be reached. Check your connection and try again.",
       rateLimited: function (s) { return "You have asked many questions in a short time; please wait " + s + " s and try again."; },
       busy: "Many people are asking right now; please retry in a few seconds.",
@@ -62,7 +67,9 @@
       helpful: "Utile",
       notHelpful: "Pas utile",
       thanks: "Merci pour votre avis.",
+      withdrawn: "Votre avis est retiré.",
       feedbackError: "Votre avis n'a pas pu être envoyé.",
+      open: "Ouvrir le document à cet endroit",
       network: "Impossible de joindre l'assistant. Vérifiez votre connexion et réessayez.",
       rateLimited: function (s) { return "Vous avez posé beaucoup de questions en peu de temps ; attendez " + s + " s puis réessayez."; },
       busy: "Beaucoup de questions en ce moment ; réessayez dans quelques secondes.",
@@ -79,6 +86,8 @@
   var t = STRINGS[lang];
   var ASK_URL = new URL("api/ask/stream", window.location.href).href;
   var FEEDBACK_URL = new URL("api/feedback", window.location.href).href;
+  var DOC_URL = new URL("doc", window.location.href).href;
+  var CONTEXT_CHARS = 140; // characters of the passage shown before and after the cited sentences (as app.py)
   var TIMEOUT_MS = 120000;
   var embedded = params.get("embed") === "1" && window.parent !== window;
 
@@ -187,10 +196,16 @@
     });
   }
 
+  // Streamed text that stays in the final answer, shown as it will read (bold, markers) but marked as unfinished;
+  // an unclosed ** is left out until its pair arrives.
   function draft(view, text) {
+    text = text.replace(/^\s+/, "");
+    var pairs = text.split("**").length - 1;
+    if (pairs % 2) { var i = text.lastIndexOf("**"); text = text.slice(0, i) + text.slice(i + 2); }
     keepBottom(function () {
       view.bubble.className = "qa-bubble qa-draft";
-      view.bubble.textContent = text.replace(/^\s+/, "");
+      view.bubble.textContent = "";
+      appendRich(view.bubble, text, {}, "");
     });
   }
 
@@ -231,33 +246,89 @@
   }
 
   function reveal(id, n) {
-    var item = document.getElementById(id + "-src-" + n);
+    var item = document.querySelector('[data-answer="' + id + '"] .qa-source[data-ns~="' + n + '"]');
     if (!item) return;
     item.open = true;
     item.classList.remove("qa-flash");
     void item.offsetWidth; // restart the highlight animation
     item.classList.add("qa-flash");
+    item.querySelectorAll("mark").forEach(function (m) {
+      m.classList.toggle("qa-current", (" " + m.getAttribute("data-n") + " ").indexOf(" " + n + " ") >= 0);
+    });
     item.scrollIntoView({ block: "nearest", behavior: "smooth" });
     var summary = item.querySelector("summary");
     if (summary) summary.focus({ preventScroll: true });
   }
 
+  // text shortened to about limit characters at a word boundary, "…" where it was cut (keepEnd: keep its end)
+  function cut(text, limit, keepEnd) {
+    if (text.length <= limit) return text;
+    var part = keepEnd ? text.slice(-limit) : text.slice(0, limit);
+    if (keepEnd) return "\u2026" + (part.indexOf(" ") >= 0 ? part.slice(part.indexOf(" ") + 1) : part);
+    return (part.lastIndexOf(" ") > 0 ? part.slice(0, part.lastIndexOf(" ")) : part) + "\u2026";
+  }
+
+  // The cited spans of one passage highlighted, with a little of the passage around them (text nodes only).
+  function excerpt(parent, passage, spans) {
+    var merged = [];
+    spans.slice().sort(function (a, b) { return a[0] - b[0] || a[1] - b[1]; }).forEach(function (s) {
+      var last = merged[merged.length - 1];
+      if (last && s[0] < last[1]) { last[1] = Math.max(last[1], s[1]); last[2] = last[2].concat(s[2]); }
+      else merged.push([s[0], s[1], s[2].slice()]);
+    });
+    parent.appendChild(document.createTextNode(cut(passage.slice(0, merged[0][0]), CONTEXT_CHARS, true)));
+    merged.forEach(function (m, i) {
+      var mark = el("mark", "", passage.slice(m[0], m[1]));
+      mark.setAttribute("data-n", m[2].join(" "));
+      parent.appendChild(mark);
+      var next = merged[i + 1];
+      var gap = passage.slice(m[1], next ? next[0] : passage.length);
+      if (!next) gap = cut(gap, CONTEXT_CHARS, false);
+      else if (gap.length > 2 * CONTEXT_CHARS) gap = cut(gap, CONTEXT_CHARS, false) + " " + cut(gap, CONTEXT_CHARS, true);
+      parent.appendChild(document.createTextNode(gap));
+    });
+  }
+
+  // One entry per cited passage: its document's title, the cited sentences in context, a link to the whole document.
   function sourcesBlock(citations, id) {
     var box = el("div", "qa-sources");
     box.appendChild(el("div", "qa-sources-title", t.sources));
     var list = el("ol", "qa-sources-list");
+    var passages = [];
+    var byKey = {};
     citations.forEach(function (c) {
+      var key = String(c.source) + "\u0000" + String(c.passage_start);
+      if (!byKey[key]) { byKey[key] = []; passages.push(byKey[key]); }
+      byKey[key].push(c);
+    });
+    passages.forEach(function (cs) {
+      var first = cs[0];
+      var ns = cs.map(function (c) { return c.n; });
       var li = el("li");
       var details = el("details", "qa-source");
-      details.id = id + "-src-" + c.n;
+      details.id = id + "-src-" + first.n;
+      details.setAttribute("data-ns", ns.join(" "));
       var summary = el("summary");
-      summary.appendChild(el("span", "qa-src-n", "[" + c.n + "]"));
-      var name = el("span", "qa-src-name");
-      if (c.title) name.appendChild(el("span", "qa-src-title", c.title));
-      name.appendChild(el("span", "qa-src-file", c.source || ""));
-      summary.appendChild(name);
+      summary.appendChild(el("span", "qa-src-n", ns.map(function (n) { return "[" + n + "]"; }).join(" ")));
+      summary.appendChild(el("span", "qa-src-title", first.title || ""));
       details.appendChild(summary);
-      details.appendChild(el("blockquote", "qa-src-text", c.text || ""));
+      var quote = el("blockquote", "qa-src-text");
+      var passage = String(first.passage || first.text || "");
+      var spans = cs.map(function (c) {
+        var a = Math.min(passage.length, Math.max(0, (Number(c.start) - Number(c.passage_start)) || 0));
+        return [a, Math.max(a, Math.min(passage.length, (Number(c.end) - Number(c.passage_start)) || 0)), [c.n]];
+      });
+      excerpt(quote, passage, spans);
+      details.appendChild(quote);
+      var starts = cs.map(function (c) { return Number(c.start) || 0; });
+      var ends = cs.map(function (c) { return Number(c.end) || 0; });
+      var q = new URLSearchParams({ source: String(first.source || ""), start: String(Math.min.apply(null, starts)),
+                                    end: String(Math.max.apply(null, ends)), lang: lang });
+      var open = el("a", "qa-src-open", t.open);
+      open.href = DOC_URL + "?" + q.toString() + "#cited";
+      open.target = "_blank";
+      open.rel = "noopener";
+      details.appendChild(open);
       li.appendChild(details);
       list.appendChild(li);
     });
@@ -265,6 +336,13 @@
     return box;
   }
 
+  function answerId() {
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join("");
+  }
+
+  // One vote per answer, changeable: the other thumb replaces it, the same thumb again withdraws it.
   function feedbackRow(answer) {
     var row = el("div", "qa-feedback");
     row.appendChild(el("span", "qa-feedback-label", t.wasHelpful));
@@ -272,20 +350,23 @@
     var down = el("button", "qa-rate qa-rate-down");
     var note = el("span", "qa-feedback-note");
     note.setAttribute("role", "status");
+    var vote = { id: answerId(), rating: null };
     [[up, "up", t.helpful, THUMB_UP], [down, "down", t.notHelpful, THUMB_DOWN]].forEach(function (b) {
       b[0].type = "button";
       b[0].title = b[2];
       b[0].setAttribute("aria-label", b[2]);
       b[0].setAttribute("aria-pressed", "false");
       b[0].appendChild(icon(b[3]));
-      b[0].addEventListener("click", function () { rate(b[1], answer, up, down, b[0], note); });
+      b[0].addEventListener("click", function () {
+        rate(vote.rating === b[1] ? "none" : b[1], answer, vote, up, down, note);
+      });
       row.appendChild(b[0]);
     });
     row.appendChild(note);
     return row;
   }
 
-  function rate(rating, answer, up, down, chosen, note) {
+  function rate(rating, answer, vote, up, down, note) {
     up.disabled = down.disabled = true;
     var citations = (answer.citations || []).map(function (c) {
       return { n: c.n, source: c.source, chunk_id: c.chunk_id, start: c.start, end: c.end, text: c.text };
@@ -293,19 +374,22 @@
     fetch(FEEDBACK_URL, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ rating: rating, question: answer.question || "", answer: answer.answer || "",
+      body: JSON.stringify({ id: vote.id, rating: rating, question: answer.question || "", answer: answer.answer || "",
                              citations: citations, refused: !!answer.refused }),
       credentials: "same-origin",
       cache: "no-store"
     }).then(function (res) {
       if (!res.ok) throw new Error(String(res.status));
-      chosen.setAttribute("aria-pressed", "true");
+      vote.rating = rating === "none" ? null : rating;
+      up.setAttribute("aria-pressed", String(vote.rating === "up"));
+      down.setAttribute("aria-pressed", String(vote.rating === "down"));
       note.className = "qa-feedback-note";
-      note.textContent = t.thanks;
+      note.textContent = vote.rating ? t.thanks : t.withdrawn;
     }).catch(function () {
-      up.disabled = down.disabled = false;
       note.className = "qa-feedback-note qa-feedback-error";
       note.textContent = t.feedbackError;
+    }).then(function () {
+      up.disabled = down.disabled = false;
     });
   }
 
@@ -314,6 +398,7 @@
     var citations = Array.isArray(answer.citations) ? answer.citations : [];
     var cited = {};
     citations.forEach(function (c) { cited[c.n] = c; });
+    view.msg.setAttribute("data-answer", id);
     keepBottom(function () {
       view.bubble.className = "qa-bubble qa-final" + (answer.refused ? " qa-refused" : "");
       view.bubble.textContent = "";

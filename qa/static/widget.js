@@ -16,6 +16,10 @@
  * script's src. The button and the panel live in a shadow root, so the page's CSS cannot reach them, and no inline
  * event handler or inline style sheet is added to the page. The page can also call window.QAWidget.open(), .close()
  * and .toggle().
+ *
+ * The chat page is framed (hidden) as soon as the page loads, and the button appears only once it says it is ready:
+ * on a site missing from the assistant's allowed sites the browser refuses the frame (frame-ancestors), so visitors
+ * see nothing at all and the site's owner finds the reason in the browser console.
  */
 (function () {
   "use strict";
@@ -44,10 +48,8 @@
   var position = pick(data.position, ["right", "left"], "right");
   var color = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test((data.color || "").trim()) ? data.color.trim() : "#0b5fff";
   var STRINGS = {
-    en: { title: "Ask the documents", open: "Open the assistant", close: "Close the assistant", frame: "Chat assistant",
-          refused: "The assistant cannot be shown on this site: its address is not in the assistant's list of allowed sites." },
-    fr: { title: "Questions sur les documents", open: "Ouvrir l'assistant", close: "Fermer l'assistant", frame: "Assistant de discussion",
-          refused: "L'assistant ne peut pas s'afficher sur ce site : son adresse ne fait pas partie des sites autorisés." }
+    en: { title: "Ask the documents", open: "Open the assistant", close: "Close the assistant", frame: "Chat assistant" },
+    fr: { title: "Questions sur les documents", open: "Ouvrir l'assistant", close: "Fermer l'assistant", frame: "Assistant de discussion" }
   };
   var t = STRINGS[lang];
   var title = (data.title || "").trim() || t.title;
@@ -90,9 +92,7 @@
     ".x svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2.2;stroke-linecap:round}",
     ".body{position:relative;flex:1;min-height:0}",
     "iframe{display:block;width:100%;height:100%;border:0;background:#fff}",
-    ".notice{position:absolute;inset:0;display:flex;align-items:center;justify-content:center;padding:24px;text-align:center;",
-    "  background:#fff;color:#374151;font-size:15px}",
-    ".notice[hidden]{display:none}",
+    ".launcher[hidden]{display:none}",
     "@media (max-width:640px),(max-height:520px){",
     "  .panel{inset:0;width:100%;height:100%;max-width:none;max-height:none;border-radius:0}",
     "  .launcher[aria-expanded=true]{display:none}",
@@ -138,12 +138,11 @@
 
   var panelId = "qa-widget-panel";
   var launcher = el("button", { type: "button", "class": "launcher", "aria-expanded": "false", "aria-controls": panelId,
-                                "aria-label": t.open, title: t.open },
+                                "aria-label": t.open, title: t.open, hidden: "" },
                     [icon("icon-chat", CHAT), icon("icon-close", CROSS)]);
   var closeBtn = el("button", { type: "button", "class": "x", "aria-label": t.close, title: t.close }, [icon("", CROSS)]);
   var heading = el("h2", {}, [title]);
-  var notice = el("div", { "class": "notice", role: "alert", hidden: "" }, [t.refused]);
-  var body = el("div", { "class": "body" }, [notice]);
+  var body = el("div", { "class": "body" });
   var panel = el("div", { "class": "panel", id: panelId, role: "dialog", "aria-label": title, hidden: "" },
                  [el("div", { "class": "head" }, [heading, closeBtn]), body]);
   panel.style.setProperty("--qa-color", color);
@@ -156,7 +155,9 @@
 
   var frame = null;
   var ready = false;
+  var refused = false;
   var isOpen = false;
+  var wantOpen = false; // open() was called before the chat said it was ready
 
   function frameUrl() {
     var q = new URLSearchParams({ title: title, lang: lang, color: color, embed: "1" });
@@ -164,15 +165,27 @@
     return BASE + "widget?" + q.toString();
   }
 
+  function refuse() {
+    if (ready || refused) return;
+    refused = true;
+    host.remove(); // the visitors of this site see nothing
+    if (window.console) {
+      console.error("qa widget: the assistant at " + HOST + " did not load on this site (" + window.location.origin + "). " +
+                    "Either this site is not in its allowed sites (add " + window.location.origin + " to QA_ALLOWED_ORIGINS " +
+                    "where the assistant runs), or " + HOST + " cannot be reached.");
+    }
+  }
+
   function createFrame() {
     frame = el("iframe", { src: frameUrl(), title: t.frame, referrerpolicy: "strict-origin-when-cross-origin",
-                           sandbox: "allow-scripts allow-same-origin allow-forms" });
+                           sandbox: "allow-scripts allow-same-origin allow-forms allow-popups allow-popups-to-escape-sandbox" });
     frame.addEventListener("load", function () {
       // The chat page says "ready" as soon as its script runs, before its load event. A page that loaded without
       // saying so is the browser's error page: this site is not allowed to frame the chat (frame-ancestors).
-      setTimeout(function () { if (!ready) notice.hidden = false; }, 800);
+      setTimeout(function () { if (!ready) refuse(); }, 1500);
     });
-    body.insertBefore(frame, notice);
+    setTimeout(function () { if (!ready) refuse(); }, 60000); // nothing at all came back
+    body.appendChild(frame);
   }
 
   function post(message) {
@@ -187,7 +200,7 @@
 
   function open() {
     if (isOpen) return;
-    if (!frame) createFrame();
+    if (!ready) { wantOpen = true; return; }
     isOpen = true;
     panel.hidden = false;
     launcher.setAttribute("aria-expanded", "true");
@@ -215,15 +228,19 @@
     // Only the chat page we framed may talk to us.
     if (!frame || e.source !== frame.contentWindow || e.origin !== HOST || !e.data || typeof e.data !== "object") return;
     if (e.data.type === "qa-widget:ready") {
+      if (ready || refused) return;
       ready = true;
-      notice.hidden = true;
-      if (isOpen) focusChat();
+      launcher.hidden = false;
+      if (wantOpen) open();
     } else if (e.data.type === "qa-widget:close") {
       close();
     }
   });
 
-  function mount() { (document.body || document.documentElement).appendChild(host); }
+  function mount() {
+    (document.body || document.documentElement).appendChild(host);
+    createFrame();
+  }
   if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
 
   window.QAWidget = { open: open, close: close, toggle: function () { if (isOpen) close(); else open(); } };
