@@ -291,13 +291,16 @@ def refusal(prepared: Prepared, timings: dict[str, float]) -> Answer:
     return Answer(prepared.question, REFUSAL[prepared.lang], True, [], prepared.query, prepared.lang, timings, "none")
 
 
-def compose(prepared: Prepared, evidence: Evidence, short: tuple[int, int] | None, cfg: Config) -> Answer:
-    """The answer a reader sees: the short answer (bold) when accepted, the quoted sentence, its marker; or a refusal."""
+def compose(prepared: Prepared, evidence: Evidence, short: tuple[int, int] | None, cfg: Config,
+            outcome: Outcome | None = None) -> Answer:
+    """The answer a reader sees: the short answer (bold) when accepted, the quoted sentence, its marker; or a refusal
+    (outcome: the decision's, unless given)."""
     d, lang = evidence.decision, prepared.lang
-    if d.outcome == "none" or not len(d.order):
+    outcome = outcome or d.outcome
+    if outcome == "none" or not len(d.order):
         return refusal(prepared, {})
     best = evidence.best()
-    picks = [best] + (d.also if d.outcome == "answer" else [])
+    picks = [best] + (d.also if outcome == "answer" else [])
     citations, quotes, budget = [], [], cfg.answer_max_words
     for i in picks:
         sentence = evidence.text(i)
@@ -309,7 +312,7 @@ def compose(prepared: Prepared, evidence: Evidence, short: tuple[int, int] | Non
         budget -= len(sentence.split())
     doc_lang = evidence.passages[evidence.candidates.passage[best]].chunk.lang
     other = IN_LANGUAGE[lang].get(doc_lang, "")
-    if d.outcome == "closest":
+    if outcome == "closest":
         return Answer(prepared.question, CLOSEST[lang].format(lang=other) + quotes[0], True, citations[:1], prepared.query,
                       lang, outcome="closest")
     phrase = evidence.text(best)[short[0] : short[1]] if short else ""

@@ -58,7 +58,7 @@ class Config:
     support_threshold: float = 0.5  # share of a sentence's key terms its cited passage must contain
     max_question_chars: int = 2000  # longer questions are refused with a clear message
     max_history_turns: int = 20  # older turns are ignored
-    stream_tokens: bool = False  # send the model's token events to the API, the chat and the widget; turn on only where they are text that stays (a prefix of the final answer)
+    stream_tokens: bool = True  # send token events (text that stays: verified sentences, a prefix of the final answer) to the API, the chat and the widget
 
     # --- app and HTTP API ---
     host: str = "127.0.0.1"  # GRADIO_SERVER_NAME overrides

@@ -1,6 +1,6 @@
 """The decision, fitted on data: which sentence answers, whether the documents answer at all, what to show first.
 
-Five small models, fitted by qa/fit.py on ../shared/train (split by article) and shipped in qa/models/decision.npz:
+First-stage weights and four small models, fitted by qa/fit.py on ../shared/train (split by article) and shipped in qa/models/decision.npz:
 - fusion: the first-stage weights of search.FUSION_FEATURES;
 - sentence: the logit that a candidate sentence answers the question (features.SENTENCE_FEATURES);
 - answerable: the probability that the best sentence answers (features.QUESTION_FEATURES);
@@ -23,7 +23,7 @@ import numpy as np
 from .errors import ModelError
 from .features import (CROSS_LANGUAGE, PHRASE_FEATURES, QUESTION_FEATURES, SENTENCE_FEATURES, Candidates, phrase_features,
                        question_features)
-from .search import FUSION_FEATURES, Passage, Query
+from .search import FUSION_FEATURES, Passage
 
 FORMAT = "qa-decision"
 VERSION = 1  # bump when the features or the layout change; loading refuses another version
@@ -51,6 +51,13 @@ def sentence_inputs(features: np.ndarray) -> np.ndarray:
     return np.hstack([features * same, cross * (1 - same), 1 - same]).astype(np.float32)
 
 
+def question_inputs(features: np.ndarray) -> np.ndarray:
+    """What the answerable and relevant models read: the question features, apart for a best sentence in another
+    language (its scores run lower across languages, and its own intercept says so)."""
+    same = features[:, QUESTION_FEATURES.index("same_lang")][:, None]
+    return np.hstack([features * same, features * (1 - same), 1 - same]).astype(np.float32)
+
+
 def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
 
@@ -75,26 +82,27 @@ class Decider:
     thresholds: dict[str, float]  # answer, also, relevant, phrase
     meta: dict  # how and on what it was fitted, and its held-out figures
 
-    def sentence_logits(self, q: Query, cands: Candidates) -> np.ndarray:
+    def sentence_logits(self, cands: Candidates) -> np.ndarray:
+        """The logit that each candidate sentence answers the question."""
         return self.sentence(sentence_inputs(cands.features)) if len(cands) else np.zeros(0, np.float32)
 
-    def accept_phrase(self, cands: Candidates, best: int, sentence: str, span: tuple[int, int], question: str,
-                      logit: float | None = None) -> bool:
+    def accept_phrase(self, cands: Candidates, best: int, logit: float, sentence: str, span: tuple[int, int], question: str) -> bool:
         """Whether the model's short answer phrase (span of the best sentence) is shown first, in bold."""
-        x = phrase_features(cands, best, 0.0 if logit is None else logit, sentence, span, question)[None, :]
+        x = phrase_features(cands.features, best, logit, sentence, span, question)[None, :]
         return bool(sigmoid(self.phrase(x))[0] >= self.thresholds["phrase"])
 
-    def decide(self, q: Query, cands: Candidates, unknown: float) -> Decision:
+    def decide(self, cands: Candidates, unknown: float, question: str) -> Decision:
         """Score the candidates; answer, point at the closest passage, or say the documents do not say."""
         if not len(cands):
             return Decision("none", np.zeros(0, np.int64), np.zeros(0, np.float32), 0.0, 0.0)
-        logits = self.sentence_logits(q, cands)
+        logits = self.sentence_logits(cands)
         order = np.argsort(-logits, kind="stable")
-        x = question_features(cands, logits, unknown)[None, :]
+        x = question_inputs(question_features(cands, logits, unknown, question)[None, :])
         p_answer = float(sigmoid(self.answerable(x))[0])
         p_relevant = float(sigmoid(self.relevant(x))[0])
         t = self.thresholds
-        if p_answer >= t["answer"]:
+        foreign = cands.features[order[0], SENTENCE_FEATURES.index("same_lang")] == 0
+        if p_answer >= t["answer_foreign" if foreign else "answer"]:
             outcome: Outcome = "answer"
         else:
             outcome = "closest" if p_relevant >= t["relevant"] else "none"

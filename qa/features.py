@@ -9,13 +9,13 @@ and how, is learned (qa/fit.py); nothing here knows any particular question.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .index import Index
 from .search import Passage, Query
-from .text import tokenize
+from .text import fold, tokenize
 
 SENTENCE_FEATURES = (
     "cos",  # e5 cosine of question and sentence
@@ -39,8 +39,12 @@ SENTENCE_FEATURES = (
     "money",  # a currency sign or word
     "month",  # a month name (English or French)
     "new_name",  # a capitalised word (not the first) the question does not give
+    "prev_cos",  # cosine of question and the sentence before (the answer often follows the sentence that names the topic)
+    "prev_cover",  # query terms the sentence before covers
+    "next_cover",  # query terms the sentence after covers
 )
-CROSS_LANGUAGE = ("cos", "cos_gap", "chunk_cos", "passage_score", "passage_rr", "length", "new_number", "year", "new_name")
+CROSS_LANGUAGE = ("cos", "cos_gap", "chunk_cos", "passage_score", "passage_rr", "length", "new_number", "year", "new_name",
+                  "prev_cos")
 QUESTION_FEATURES = (
     "top",  # logit of the best sentence
     "second",  # logit of the second best
@@ -49,6 +53,8 @@ QUESTION_FEATURES = (
     "top_cover",  # query terms covered by the best sentence
     "top_cover_passage",  # by its passage
     "unknown",  # share of query terms that no indexed passage holds (0 across languages: it means nothing there)
+    "names_missing",  # share of the question's names and numbers that the best sentence's document (as retrieved) lacks
+    "has_names",  # the question gives a name or a number
     "same_lang",  # best sentence in the question's language
 )
 PHRASE_FEATURES = (
@@ -82,6 +88,9 @@ class Candidates:
     end: np.ndarray
     vectors: np.ndarray  # (m, dim) float32 e5 vectors of the sentences
     features: np.ndarray  # (m, len(SENTENCE_FEATURES)) float32
+    texts: list[str] = field(default_factory=list)  # the sentences
+    sources: list[str] = field(default_factory=list)  # each one's document
+    titles: list[str] = field(default_factory=list)  # each one's document title
 
     def __len__(self) -> int:
         return len(self.passage)
@@ -122,13 +131,17 @@ def candidates(q: Query, passages: list[Passage], index: Index, sentence_bm25: n
             new_numbers = set(_NUMBER.findall(s)) - q_numbers
             names = {m.casefold() for m in _CAPITAL.findall(" " + s[1:])} - q_words
             rows.append(first + k)
+            prev_cover = _coverage(wanted, terms[k - 1]) if k else 0.0
+            next_cover = _coverage(wanted, terms[k + 1]) if k + 1 < len(spans) else 0.0
+            prev_cos = float(index.sentence_embeddings[first + k - 1] @ q.vector) if k else 0.0
             rec.append((i, int(a), int(b), [
                 0.0, 0.0, p.dense, p.score, 1.0 / p.rank,
                 _coverage(wanted, own), 0.0, _coverage(wanted, window), _coverage(wanted, passage_terms),
                 float(np.log1p(sentence_bm25[first + k])), 0.0,
                 len(own - set(q.tokens)) / max(1, len(own)), float(np.log1p(len(s.split()))), float(k == 0),
                 float(p.chunk.lang == q.lang), float(bool(new_numbers)), float(bool(_YEAR.search(s))), float("%" in s),
-                float(bool(_MONEY.search(s))), float(bool(_MONTH.search(s))), float(bool(names)),
+                float(bool(_MONEY.search(s))), float(bool(_MONTH.search(s))), float(bool(names)), prev_cos, prev_cover,
+                next_cover,
             ]))
     if not rec:
         dim = index.sentence_embeddings.shape[1]
@@ -142,8 +155,9 @@ def candidates(q: Query, passages: list[Passage], index: Index, sentence_bm25: n
     feats[:, col("cover_gap")] = feats[:, col("cover")] - feats[:, col("cover")].max()
     bm = feats[:, col("bm25")]
     feats[:, col("bm25_share")] = bm / bm.max() if bm.max() > 0 else 0.0
-    return Candidates(np.array([r[0] for r in rec]), np.array([r[1] for r in rec]), np.array([r[2] for r in rec]),
-                      vectors, feats)
+    chunks = [passages[r[0]].chunk for r in rec]
+    return Candidates(np.array([r[0] for r in rec]), np.array([r[1] for r in rec]), np.array([r[2] for r in rec]), vectors, feats,
+                      [c.text[r[1] : r[2]] for c, r in zip(chunks, rec)], [c.source for c in chunks], [c.title for c in chunks])
 
 
 def unknown_share(q: Query, index: Index) -> float:
@@ -152,20 +166,28 @@ def unknown_share(q: Query, index: Index) -> float:
     return sum(t not in index.idf for t in terms) / len(terms) if terms else 0.0
 
 
-def question_features(cands: Candidates, logits: np.ndarray, unknown: float) -> np.ndarray:
-    """What the answerability decision reads, from the candidates, their sentence logits and unknown_share."""
+def _names(text: str) -> set[str]:
+    """Capitalised words (not a sentence's first) and numbers of a text, folded."""
+    return {fold(m) for m in _CAPITAL.findall(" " + text[1:])} | set(_NUMBER.findall(text))
+
+
+def question_features(c: Candidates, logits: np.ndarray, unknown: float, question: str) -> np.ndarray:
+    """What the answerability decision reads, from the candidates, their sentence logits, unknown_share and the question."""
     col = SENTENCE_FEATURES.index
+    f = c.features
     order = np.argsort(-logits, kind="stable")
     best = order[0]
-    f = cands.features
     same = f[best, col("same_lang")]
+    names = _names(question)
+    context = fold(c.titles[best] + " " + " ".join(t for t, s in zip(c.texts, c.sources) if s == c.sources[best]))
+    missing = sum(n not in context for n in names) / len(names) if names else 0.0
     return np.array([
         logits[best], logits[order[1]] if len(order) > 1 else logits[best] - 10.0, f[best, col("cos")], f[:, col("chunk_cos")].max(),
-        f[best, col("cover")], f[best, col("cover_passage")], unknown * same, same,
+        f[best, col("cover")], f[best, col("cover_passage")], unknown * same, missing, float(bool(names)), same,
     ], dtype=np.float32)
 
 
-def phrase_features(cands: Candidates, best: int, logit: float, sentence: str, span: tuple[int, int], question: str) -> np.ndarray:
+def phrase_features(f: np.ndarray, best: int, logit: float, sentence: str, span: tuple[int, int], question: str) -> np.ndarray:
     """What the short-answer check reads: how long the phrase is, whether it repeats the question, what it holds."""
     phrase = sentence[span[0] : span[1]]
     own = _terms(phrase)
@@ -178,5 +200,5 @@ def phrase_features(cands: Candidates, best: int, logit: float, sentence: str, s
         float(bool(set(_NUMBER.findall(phrase)) - q_numbers)), float(bool(_YEAR.search(phrase))),
         float(any(w[:1].isupper() and w.casefold() not in q_words for w in words)),
         float(span[0] == 0), float(span[1] >= len(sentence.rstrip(".!?…")) - 1),
-        cands.features[best, SENTENCE_FEATURES.index("same_lang")],
+        f[best, SENTENCE_FEATURES.index("same_lang")],
     ], dtype=np.float32)

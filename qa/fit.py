@@ -6,8 +6,9 @@ Reproducible: the article split, the near-miss sets and every fit derive from --
 (two thirds to fit on, one third held out); everything is fitted on the first part only, and the thresholds are chosen
 there too; the held-out figures written in the file's metadata come from the other part. Indexes and collected
 features are cached in --work, so a second run only refits. French questions over English documents are fitted on the
-public development questions (../shared/eval/squad_a_fr and tests/eval/squad_fr_questions.jsonl) and reported on
-tests/eval/squad_held_fr.jsonl, translations of held-out questions.
+public development questions (../shared/eval/squad_a_fr, tests/eval/squad_fr_questions.jsonl) and on
+tests/eval/squad_fit_fr.jsonl (80 questions of the fitting articles, translated by hand), and reported on
+tests/eval/squad_held_fr.jsonl (63 questions of the held-out articles, translated by hand).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from . import embedders, index
 from . import features as F
 from .answer import phrase_prompt, phrase_span
 from .config import ROOT, Config
-from .decide import Decider, Linear, sentence_inputs, sigmoid
+from .decide import Decider, Linear, question_inputs, sentence_inputs, sigmoid
 from .evaluate import contains_answer, load_cases
 from .index import Index
 from .search import DEFAULT_FUSION, FUSION_FEATURES, Searcher
@@ -41,7 +42,7 @@ TARGET_FALSE_REFUSALS = 0.08  # the answer threshold refuses this share of the f
 RELEVANT_RECALL = 0.95  # the relevance threshold keeps this share of on-topic questions "closest" rather than "none"
 PHRASE_PRECISION = 0.90  # the phrase threshold: at least this share of accepted short answers hold the gold answer
 ALSO_PROBABILITY = 0.5  # a second sentence is quoted only when it is at least this likely to answer too
-COLLECT_VERSION = "1"  # bump when what collect() records changes (the cache is then rebuilt)
+COLLECT_VERSION = "2"  # bump when what collect() records changes (the cache is then rebuilt)
 
 
 @dataclass
@@ -93,6 +94,25 @@ def _near_miss(script: Path, docs: Path, name: str, questions: list[dict], n: in
     return out
 
 
+def _small_corpora(script: Path, docs: Path, name: str, articles: set[str], rows: list[dict], groups: int, size: int,
+                   paragraphs: int, seed: int, work: Path) -> list[Path]:
+    """Small corpora, like a site with a few short pages (the seed is one): `size` articles each, cut to their first
+    `paragraphs` paragraphs, with 5 near misses and 5 answerable questions made by make_near_miss.py."""
+    names = sorted(articles)
+    random.Random(seed).shuffle(names)
+    out = []
+    for g in range(min(groups, len(names) // size)):
+        chosen = names[g * size : (g + 1) * size]
+        src = work / "small" / f"{name}_{g}" / "docs"
+        if not src.is_dir():
+            src.mkdir(parents=True)
+            for article in chosen:
+                text = (docs / article).read_text("utf-8").split("\n\n")
+                (src / article).write_text("\n\n".join(text[: paragraphs + 1]), "utf-8")  # the title line, then paragraphs
+        out.append(_near_miss(script, src, f"small_{name}_{g}", [r for r in rows if r["source"] in chosen], 5, seed + g, work))
+    return out
+
+
 def build_index(docs: Path, target: Path, cfg: Config, base: Path | None = None) -> Path:
     """An index of docs in target (starting from a copy of base, so that its vectors are reused)."""
     if base is not None and not target.exists():
@@ -131,22 +151,20 @@ def collect(index_dir: Path, questions: Path, cfg: Config, fusion: np.ndarray, w
 
 # --- fitting (numpy and scipy: small models, exact and deterministic) ---
 
-def fit_linear(x: np.ndarray, y: np.ndarray, l2: float = 1.0, weight: np.ndarray | None = None) -> Linear:
+def fit_linear(x: np.ndarray, y: np.ndarray, l2: float = 1.0) -> Linear:
     """L2-regularised logistic regression on standardised inputs (L-BFGS)."""
     from scipy.optimize import minimize
 
     mean, scale = x.mean(0), x.std(0)
     scale[scale < 1e-6] = 1.0
     z = (x - mean) / scale
-    w = np.ones(len(y)) if weight is None else weight
     y = y.astype(np.float64)
 
     def loss(theta):
         s = z @ theta[:-1] + theta[-1]
         p = sigmoid(s)
-        nll = np.sum(w * (np.logaddexp(0, s) - y * s))
-        grad = z.T @ (w * (p - y))
-        return nll + 0.5 * l2 * theta[:-1] @ theta[:-1], np.append(grad + l2 * theta[:-1], np.sum(w * (p - y)))
+        nll = np.sum(np.logaddexp(0, s) - y * s)
+        return nll + 0.5 * l2 * theta[:-1] @ theta[:-1], np.append(z.T @ (p - y) + l2 * theta[:-1], np.sum(p - y))
 
     theta = minimize(loss, np.zeros(z.shape[1] + 1), jac=True, method="L-BFGS-B").x
     return Linear(mean.astype(np.float32), scale.astype(np.float32), theta[:-1].astype(np.float32), float(theta[-1]))
@@ -173,26 +191,29 @@ def fit_fusion(records: list[Record], l2: float = 1.0) -> np.ndarray:
     return w.astype(np.float32)
 
 
-def sentence_data(records: list[Record]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(inputs, labels, question index) of every candidate sentence of the answerable records."""
-    xs, ys, qs = [], [], []
-    for i, r in enumerate(records):
-        if len(r.feats) and not r.unanswerable:
-            xs.append(sentence_inputs(r.feats))
-            ys.append(r.labels)
-            qs.append(np.full(len(r.labels), i))
-    return np.vstack(xs), np.concatenate(ys), np.concatenate(qs)
+def sentence_data(records: list[Record]) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs, labels) of every candidate sentence of the answerable records."""
+    answerable = [r for r in records if len(r.feats) and not r.unanswerable]
+    return np.vstack([sentence_inputs(r.feats) for r in answerable]), np.concatenate([r.labels for r in answerable])
+
+
+def candidates_of(r: Record) -> F.Candidates:
+    """The record's candidates as the decision reads them (no vectors: the fitted models do not read them)."""
+    n = len(r.feats)
+    zeros = np.zeros(n, np.int64)
+    return F.Candidates(zeros, zeros, zeros, np.zeros((n, 0), np.float32), r.feats, r.texts, r.sources, r.titles)
 
 
 def question_rows(records: list[Record], sentence: Linear) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(question features, best sentence answers, top logit per record) for the records with candidates."""
-    xs, ok = [], []
+    """(question model inputs, whether the best sentence answers, whether it is in the question's language) per record."""
+    xs, ok, same = [], [], []
     for r in records:
         logits = sentence(sentence_inputs(r.feats))
         best = int(np.argmax(logits))
-        xs.append(F.question_features(F.Candidates(np.zeros(len(r.feats), np.int64), None, None, None, r.feats), logits, r.unknown))
+        xs.append(F.question_features(candidates_of(r), logits, r.unknown, r.question))
         ok.append(bool(r.labels[best]) and not r.unanswerable)
-    return np.array(xs), np.array(ok)
+        same.append(bool(r.feats[best, F.SENTENCE_FEATURES.index("same_lang")]))
+    return question_inputs(np.array(xs)), np.array(ok), np.array(same)
 
 
 def threshold_for_false_refusals(p_answerable: np.ndarray, share: float) -> float:
@@ -215,23 +236,16 @@ def retrieval_hits(records: list[Record], fusion: np.ndarray) -> dict[str, float
 
 
 def decision_figures(records: list[Record], d: Decider) -> dict[str, float]:
-    """Sentence accuracy and refusals of a record set under the fitted decision (no language model involved)."""
-    answerable = [r for r in records if not r.unanswerable and len(r.feats)]
-    missing = [r for r in records if r.unanswerable and len(r.feats)]
+    """Best-sentence accuracy and refusals of a record set under the fitted decision (no language model involved)."""
+    answerable = [(r, d.decide(candidates_of(r), r.unknown, r.question)) for r in records if not r.unanswerable]
+    missing = [d.decide(candidates_of(r), r.unknown, r.question) for r in records if r.unanswerable]
     out: dict[str, float] = {"n": len(answerable), "n_unanswerable": len(missing)}
-
-    def decide(r):
-        logits = d.sentence(sentence_inputs(r.feats))
-        x = F.question_features(F.Candidates(np.zeros(len(r.feats), np.int64), None, None, None, r.feats), logits, r.unknown)[None]
-        return logits, float(sigmoid(d.answerable(x))[0]), float(sigmoid(d.relevant(x))[0])
-
     if answerable:
-        rows = [(r, *decide(r)) for r in answerable]
-        out["best_sentence_answers"] = float(np.mean([r.labels[np.argmax(lg)] for r, lg, _, _ in rows]))
-        out["answered_correctly"] = float(np.mean([pa >= d.thresholds["answer"] and r.labels[np.argmax(lg)] for r, lg, pa, _ in rows]))
-        out["false_refusals"] = float(np.mean([pa < d.thresholds["answer"] for _, _, pa, _ in rows]))
+        out["best_sentence_answers"] = float(np.mean([r.labels[x.order[0]] for r, x in answerable]))
+        out["answered_correctly"] = float(np.mean([x.outcome == "answer" and r.labels[x.order[0]] for r, x in answerable]))
+        out["false_refusals"] = float(np.mean([x.outcome != "answer" for _, x in answerable]))
     if missing:
-        out["near_misses_refused"] = float(np.mean([decide(r)[1] < d.thresholds["answer"] for r in missing]))
+        out["near_misses_refused"] = float(np.mean([x.outcome != "answer" for x in missing]))
     return out
 
 
@@ -249,7 +263,8 @@ def prepare_sets(train: Path, dev: Path, work: Path, cfg: Config, seed: int, log
     """Split the articles, write the question subsets and near-miss corpora, build their indexes."""
     sets: dict[str, Set] = {}
     base: dict[str, Path] = {}
-    for corpus, near_miss in (("squad", (300, 100)), ("piaf", (300, 150))):
+    # corpus: (near misses fit / held), (small corpora fit / held, articles each, paragraphs kept)
+    for corpus, near_miss, small in (("squad", (300, 100), (8, 4, 2, 4)), ("piaf", (300, 150), (30, 12, 3, 20))):
         docs = train / corpus / "docs"
         log(f"index: {corpus}")
         base[corpus] = build_index(docs, work / "index" / corpus, cfg)
@@ -262,12 +277,17 @@ def prepare_sets(train: Path, dev: Path, work: Path, cfg: Config, seed: int, log
             log(f"index: near misses of {corpus} {part}")
             sets[f"near_miss_{corpus}_{part}"] = Set(build_index(nm / "docs", work / "index" / f"nm_{corpus}_{part}", cfg, base[corpus]),
                                                      nm / "questions.jsonl", part, "near_miss")
+            groups = small[0] if part == "fit" else small[1]
+            log(f"index: small corpora of {corpus} {part}")
+            for nm in _small_corpora(train / "make_near_miss.py", docs, f"{corpus}_{part}", articles, rows, groups, small[2], small[3], s, work):
+                sets[nm.name] = Set(build_index(nm / "docs", work / "index" / nm.name, cfg, base[corpus]), nm / "questions.jsonl", part, "small")
     log("index: squad_a")
     squad_a = build_index(dev / "squad_a" / "docs", work / "index" / "squad_a", cfg)
     cross = [json.loads(x) for p in (dev / "squad_a_fr" / "questions.jsonl", ROOT / "tests" / "eval" / "squad_fr_questions.jsonl")
              for x in p.read_text("utf-8").splitlines() if x.strip()]
     sets["french_over_english_fit"] = Set(squad_a, _write_questions(work / "questions" / "french_over_english_fit.jsonl", cross), "fit",
                                           "cross_language")
+    sets["french_over_english_fit_squad"] = Set(base["squad"], ROOT / "tests" / "eval" / "squad_fit_fr.jsonl", "fit", "cross_language")
     sets["french_over_english_held"] = Set(base["squad"], ROOT / "tests" / "eval" / "squad_held_fr.jsonl", "held", "cross_language")
     rows = [json.loads(x) for x in (dev / "squad_a" / "questions.jsonl").read_text("utf-8").splitlines() if x.strip()]
     nm = _near_miss(train / "make_near_miss.py", dev / "squad_a" / "docs", "squad_a", rows, 40, seed + 5, work)  # like the issue's private near-miss set, but public
@@ -290,7 +310,8 @@ def fit_all(sets: dict[str, Set], cfg: Config, work: Path, seed: int, limit: int
     rng = np.random.default_rng(seed)
     sample = lambda rs, n: [rs[i] for i in sorted(rng.choice(len(rs), size=min(n, len(rs)), replace=False))]  # noqa: E731
     fit_names = [n for n, s in sets.items() if s.role == "fit"]
-    cap = {"answers": limit or 2000, "near_miss": limit or 1000, "cross_language": limit or 1000, "off_topic": limit or 300}
+    cap = {"answers": limit or 2000, "near_miss": limit or 1000, "cross_language": limit or 1000, "off_topic": limit or 300,
+           "small": limit or 100}
     log("collect: first stage")
     first = {n: collect(sets[n].index, sets[n].questions, cfg, np.array(DEFAULT_FUSION), work, min(cap[sets[n].kind], 800))
              for n in fit_names if sets[n].kind in ("answers", "cross_language")}  # six weights: a sample is enough
@@ -302,49 +323,61 @@ def fit_all(sets: dict[str, Set], cfg: Config, work: Path, seed: int, limit: int
         records[n] = [r for r in collect(s.index, s.questions, cfg, fusion, work, cap[s.kind]) if len(r.feats)]
     fit = {n: rs for n, rs in records.items() if sets[n].role == "fit"}
     answers_fit = [r for n, rs in fit.items() if sets[n].kind in ("answers", "cross_language") for r in rs]
+    small_fit = [r for n, rs in fit.items() if sets[n].kind == "small" for r in rs]
 
-    x, y, _ = sentence_data(answers_fit)
+    x, y = sentence_data(answers_fit + small_fit)
     sentence = fit_linear(x, y)
     log("fitted: sentence")
 
-    q_records = answers_fit + [r for n, rs in fit.items() if sets[n].kind == "near_miss" for r in rs]
-    qx, qy = question_rows(q_records, sentence)
+    # Answerable: the answers sets and the answerable halves of the near-miss sets and of the small corpora; not: the
+    # other halves and the off-topic questions.
+    tagged = [(r, sets[n].kind) for n, rs in fit.items() for r in rs]
+    q_records = [r for r, _ in tagged]
+    answerable_mask = np.array([kind in ("answers", "cross_language") or (kind in ("near_miss", "small") and not r.unanswerable)
+                                for r, kind in tagged])
+    qx, qy, same = question_rows(q_records, sentence)
     answerable = fit_linear(qx, qy)
     p = sigmoid(answerable(qx))
-    answerable_mask = np.array([not r.unanswerable for r in q_records])
-    t_answer = threshold_for_false_refusals(p[answerable_mask], TARGET_FALSE_REFUSALS)
+    t_answer = threshold_for_false_refusals(p[answerable_mask & same], TARGET_FALSE_REFUSALS)
+    t_foreign = threshold_for_false_refusals(p[answerable_mask & ~same], TARGET_FALSE_REFUSALS)
 
-    r_records = q_records + [r for n, rs in fit.items() if sets[n].kind == "off_topic" for r in rs]
-    rx, _ = question_rows(r_records, sentence)
-    ry = np.array([relevant_label(r, sentence(sentence_inputs(r.feats))) for r in r_records])
-    relevant = fit_linear(rx, ry)
-    pr = sigmoid(relevant(rx))
+    ry = np.array([relevant_label(r, sentence(sentence_inputs(r.feats))) for r in q_records])
+    relevant = fit_linear(qx, ry)
+    pr = sigmoid(relevant(qx))
     t_relevant = float(np.quantile(pr[ry], 1 - RELEVANT_RECALL))
     log("fitted: answerable, relevant")
 
-    px, py = phrase_rows(sample(answers_fit, limit or 600), sentence, cfg, log)
+    px, py = phrase_rows(sample(answers_fit, limit or 600), sentence, cfg, work, log)
     phrase = fit_linear(px, py)
-    t_phrase = precision_threshold(sigmoid(phrase(px)), py, PHRASE_PRECISION)
-    log("fitted: phrase")
-    thresholds = {"answer": t_answer, "relevant": t_relevant, "also": ALSO_PROBABILITY, "phrase": t_phrase}
+    pp = sigmoid(phrase(px))
+    t_phrase = precision_threshold(pp, py, PHRASE_PRECISION)
+    log(f"fitted: phrase ({len(py)} phrases found, {py.mean():.2f} hold the answer; threshold {t_phrase:.3f} keeps "
+        f"{(pp >= t_phrase).mean():.2f} of them)")
+    thresholds = {"answer": t_answer, "answer_foreign": t_foreign, "relevant": t_relevant, "also": ALSO_PROBABILITY, "phrase": t_phrase}
     decider = Decider(fusion, sentence, answerable, relevant, phrase, thresholds, {"fitted_on": sorted(fit_names)})
 
     figures: dict[str, dict] = {}
+    small: dict[str, list[Record]] = {}  # the small corpora, reported together by source and part
     for n, rs in records.items():
-        if sets[n].role != "held":
-            continue
+        if sets[n].role == "held" and sets[n].kind == "small":
+            small.setdefault(n.rsplit("_", 1)[0], []).extend(rs)
+    for name, rs in small.items():
+        figures[name] = decision_figures(rs, decider)
+    for n, rs in records.items():
         kind = sets[n].kind
+        if sets[n].role != "held" or kind == "small":
+            continue
         if kind in ("answers", "cross_language"):
             full = collect(sets[n].index, sets[n].questions, cfg, fusion, work, cap[kind])
             figures[n] = {**{f"retrieval_{k}": v for k, v in retrieval_hits(full, fusion).items() if k != "n"}, **decision_figures(rs, decider)}
         elif kind == "near_miss":
             figures[n] = decision_figures(rs, decider)
         else:
-            rx, _ = question_rows(rs, sentence)
-            figures[n] = {"n": len(rs), "said_not_in_documents": float(np.mean(sigmoid(relevant(rx)) < t_relevant)),
-                          "answered": float(np.mean(sigmoid(answerable(rx)) >= t_answer))}
+            outcomes = [decider.decide(candidates_of(r), r.unknown, r.question).outcome for r in rs]
+            figures[n] = {"n": len(rs), "said_not_in_documents": float(np.mean([o == "none" for o in outcomes])),
+                          "answered": float(np.mean([o == "answer" for o in outcomes]))}
     held_phrase = phrase_rows(sample([r for n, rs in records.items() if sets[n].role == "held" and sets[n].kind == "answers" for r in rs],
-                                     limit or 300), sentence, cfg, log)
+                                     limit or 300), sentence, cfg, work, log)
     accepted = sigmoid(decider.phrase(held_phrase[0])) >= decider.thresholds["phrase"]
     figures["short_answers_held"] = {"n": int(len(accepted)), "shown": float(accepted.mean()),
                                      "precision": float(held_phrase[1][accepted].mean()) if accepted.any() else 0.0}
@@ -360,10 +393,15 @@ def precision_threshold(p: np.ndarray, y: np.ndarray, precision: float) -> float
     return 1.0
 
 
-def phrase_rows(records: list[Record], sentence_model: Linear, cfg: Config, log) -> tuple[np.ndarray, np.ndarray]:
-    """(phrase features, phrase holds a gold answer) for the short answers the language model writes on these records."""
+def phrase_rows(records: list[Record], sentence_model: Linear, cfg: Config, work: Path, log) -> tuple[np.ndarray, np.ndarray]:
+    """(phrase features, phrase holds a gold answer) for the short answers the language model writes on these records
+    (cached in work: the language model takes most of a second a question)."""
     from . import generators
 
+    key = hashlib.sha1(json.dumps([[r.question, r.source] for r in records] + [sentence_model.weights.tolist()]).encode()).hexdigest()[:16]
+    cache = work / "collected" / f"phrases-{COLLECT_VERSION}-{key}.pkl"
+    if cache.is_file():
+        return pickle.loads(cache.read_bytes())
     gen = generators.create("gemma-270m", **cfg.__dict__)
     xs, ys = [], []
     for i, r in enumerate(records):
@@ -375,12 +413,13 @@ def phrase_rows(records: list[Record], sentence_model: Linear, cfg: Config, log)
         span = phrase_span(generated, sentence, r.question, r.lang)
         if span is None:
             continue
-        cands = F.Candidates(np.zeros(len(r.feats), np.int64), None, None, None, r.feats)
-        xs.append(F.phrase_features(cands, best, float(logits[best]), sentence, span, r.question))
+        xs.append(F.phrase_features(r.feats, best, float(logits[best]), sentence, span, r.question))
         ys.append(bool(r.answers) and contains_answer(sentence[span[0] : span[1]], r.answers))
         if i % 100 == 0:
             log(f"phrases: {i}/{len(records)}")
-    return np.array(xs), np.array(ys)
+    out = np.array(xs), np.array(ys)
+    cache.write_bytes(pickle.dumps(out))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -416,4 +455,6 @@ def _table(figures: dict) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from qa.fit import main as fit_main  # the cached records then pickle as qa.fit.Record, not __main__.Record
+
+    sys.exit(fit_main())

@@ -239,10 +239,11 @@ def build(cfg: Config, progress: Callable[[str, int], Callable[[int], None]] | N
         sentences = np.array(
             [(row, a, b) for row, c in enumerate(chunks) for a, b in sentence_spans(c.text, c.lang)], dtype=np.int64
         ).reshape(-1, 3)
-        # Vectors: every text embedded before is reused (also inside changed documents).
+        # Vectors: every text embedded before by the same model is reused (inside changed documents too, and after a
+        # change of chunking or parsing settings: a vector depends only on the model and the text).
         texts = [embed_text(c, cfg.embed_title) for c in chunks] + [chunks[r].text[a:b] for r, a, b in sentences]
         known: dict[str, np.ndarray] = {}
-        if reuse:
+        if previous is not None and previous.manifest["embedder"].get("model") == spec.model_id:
             old = [embed_text(c, cfg.embed_title) for c in previous.chunks]
             old += [previous.chunks[r].text[a:b] for r, a, b in previous.sentences]
             known = dict(zip(map(_key, old), np.concatenate([previous.embeddings, previous.sentence_embeddings])))

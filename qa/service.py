@@ -98,7 +98,7 @@ class Assistant:
             return searcher.rank(pool, k)
         passages = searcher.rank(pool, max(k, self.cfg.sentence_passages))
         cands = F.candidates(q, passages, searcher.index, pool.sentence_keyword)
-        return reorder(passages, cands, self.decider.sentence_logits(q, cands))[0][:k]
+        return reorder(passages, cands, self.decider.sentence_logits(cands))[0][:k]
 
     # --- answering ---
     def prepare(self, question: object, history: object = None) -> tuple[A.Prepared, A.Evidence]:
@@ -116,7 +116,7 @@ class Assistant:
             focus = searcher.query(prepared.focus, prepared.lang)
             keyword = index.sentence_bm25.get_scores(focus.tokens) if focus.tokens else keyword * 0
         cands = F.candidates(focus, passages, index, keyword)
-        decision = self.decider.decide(focus, cands, F.unknown_share(focus, index))
+        decision = self.decider.decide(cands, F.unknown_share(focus, index), focus.text)
         passages, cands = reorder(passages, cands, decision.logits)
         return prepared, A.Evidence(passages, cands, decision)
 
@@ -128,11 +128,11 @@ class Assistant:
         d = evidence.decision
         yield {"type": "sources", "query": prepared.query, "passages": [p.to_dict() for p in evidence.passages[: self.cfg.top_k]]}
         yield {"type": "decision", "outcome": d.outcome, "p_answer": d.p_answer, "p_relevant": d.p_relevant}
-        gen = None if d.outcome != "answer" else self.generator
-        if gen is not None and not gen.small:
+        if d.outcome != "none" and not self.generator.small:  # a large model reads the passages itself; its sentences are verified
             prompt, system = A.build_prompt(prepared, evidence, False)
             yield from self._stream_large(prepared, evidence, prompt, system, timings, t0)
             return
+        gen = None if d.outcome != "answer" else self.generator
         short = None
         if gen is not None:
             best = evidence.best()
@@ -140,7 +140,7 @@ class Assistant:
             prompt, _ = A.build_prompt(prepared, evidence, True)
             generated = "".join(gen.stream(prompt, max_new_tokens=self.cfg.max_new_tokens, stop=("\n",), allowed_text=sentence))
             span = A.phrase_span(generated, sentence, prepared.focus, prepared.lang)
-            if span and self.decider.accept_phrase(evidence.candidates, best, sentence, span, prepared.focus, d.logits[best]):
+            if span and self.decider.accept_phrase(evidence.candidates, best, float(d.logits[best]), sentence, span, prepared.focus):
                 short = span
         ans = A.compose(prepared, evidence, short, self.cfg)
         timings["first_token_s"] = time.perf_counter() - t0
@@ -181,7 +181,8 @@ class Assistant:
         if not checker.full:
             yield from show(pending)  # the stream has ended: its last sentence is complete
         ans = checker.answer()
-        if ans.refused:
+        if ans.refused:  # nothing verified: the closest passage, quoted as a refusal
+            ans = A.compose(prepared, evidence, None, self.cfg, outcome="closest")
             yield {"type": "token", "text": ans.answer}
         timings.setdefault("first_token_s", time.perf_counter() - t0)
         timings["total_s"] = time.perf_counter() - t0

