@@ -156,7 +156,7 @@ def test_streamed_large_model_answer_shows_only_verified_sentences(endpoint, see
                         "Engineers make up 80% of the work", "force [2]."]
     try:
         a = Assistant(Config.load(index_dir=seed_index, generator="openai", openai_base_url=endpoint), rerank=False)
-        events = list(a.stream("Where do optics businesses go, and what share of the workforce are engineers?"))
+        events = list(a.stream("Which part of Provence do optics and photonics businesses favour?"))
     finally:
         FakeOpenAI.reply = ["Engineers make up ", "80% of the workforce [1]."]
     tokens = [e["text"] for e in events if e["type"] == "token"]
