@@ -121,7 +121,7 @@ def draft_html(text: str, lang: str) -> str:
         head, _, tail = text.rpartition("**")
         text = head + tail
     return (f'<div class="qa-text qa-draft"><span class="qa-visually-hidden">{esc(MESSAGES[lang]["draft"])}: </span>'
-            f'{rich_html(text.lstrip(), set(), 0, lang)}</div>')
+            f'{rich_html(_glue_markers(text.lstrip()), set(), 0, lang)}</div>')
 
 
 def rich_html(text: str, cited: set[int], aid: int, lang: str) -> str:
@@ -142,10 +142,15 @@ def rich_html(text: str, cited: set[int], aid: int, lang: str) -> str:
     return "".join(out)
 
 
+def _glue_markers(text: str) -> str:
+    """A marker never starts a line: the space before [n] becomes a non-breaking one."""
+    return re.sub(r" (?=\[\d{1,3}\])", "\u00a0", text)
+
+
 def answer_html(answer: dict, aid: int, lang: str = "en") -> str:
     """The answer as plain text with only its **bold** phrase and its markers [n] as markup (links to its own sources)."""
     cited = {c["n"] for c in answer.get("citations") or []}
-    text = re.sub(r" (?=\[\d{1,3}\])", "\u00a0", str(answer.get("answer", "")))  # a marker never starts a line
+    text = _glue_markers(str(answer.get("answer", "")))
     kind = "qa-text qa-answer qa-refused" if answer.get("refused") else "qa-text qa-answer"
     return f'<div class="{kind}">{rich_html(text, cited, aid, lang)}</div>'
 

@@ -398,7 +398,8 @@ def phrase_rows(records: list[Record], sentence_model: Linear, cfg: Config, work
     (cached in work: the language model takes most of a second a question)."""
     from . import generators
 
-    key = hashlib.sha1(json.dumps([[r.question, r.source] for r in records] + [sentence_model.weights.tolist()]).encode()).hexdigest()[:16]
+    prompts = [phrase_prompt("", "", lang) for lang in ("en", "fr")]
+    key = hashlib.sha1(json.dumps([[r.question, r.source] for r in records] + [sentence_model.weights.tolist(), prompts]).encode()).hexdigest()[:16]
     cache = work / "collected" / f"phrases-{COLLECT_VERSION}-{key}.pkl"
     if cache.is_file():
         return pickle.loads(cache.read_bytes())
@@ -408,7 +409,7 @@ def phrase_rows(records: list[Record], sentence_model: Linear, cfg: Config, work
         logits = sentence_model(sentence_inputs(r.feats))
         best = int(np.argmax(logits))
         sentence = r.texts[best]
-        prompt = phrase_prompt(r.titles[best], sentence, r.question)
+        prompt = phrase_prompt(sentence, r.question, r.lang)
         generated = "".join(gen.stream(prompt, max_new_tokens=cfg.max_new_tokens, stop=("\n",), allowed_text=sentence))
         span = phrase_span(generated, sentence, r.question, r.lang)
         if span is None:
