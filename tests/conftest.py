@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -57,3 +61,31 @@ def make_config(tmp_path: Path, **overrides):
     from qa.config import Config
 
     return Config.load(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index", **overrides)
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_ready(ready: Callable[[], bool], seconds: float, what: str, proc: subprocess.Popen | None = None,
+                     log: Path | None = None, every: float = 0.5) -> None:
+    """Poll ready() (connection errors count as not yet) until it holds; fail the test, with the end of log, when proc
+    exits first or seconds pass."""
+    import httpx
+
+    end = (lambda: ":\n" + log.read_text("utf-8", errors="replace")[-3000:] if log and log.is_file() else "")  # noqa: E731
+    deadline = time.monotonic() + seconds
+    while True:
+        if proc is not None and proc.poll() is not None:
+            pytest.fail(f"{what} exited with code {proc.returncode}{end()}")
+        try:
+            if ready():
+                return
+        except (OSError, httpx.HTTPError):
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} was not ready after {seconds} s{end()}")
+        time.sleep(every)

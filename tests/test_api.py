@@ -3,7 +3,6 @@
 import errno
 import json
 import os
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -13,11 +12,7 @@ import pytest
 
 from qa.config import Config
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from .conftest import free_port, wait_until_ready
 
 
 def serve(cfg, assistant):
@@ -30,15 +25,8 @@ def serve(cfg, assistant):
     server = uvicorn.Server(uvicorn.Config(build_app(cfg, assistant), host="127.0.0.1", port=port, log_level="error"))
     threading.Thread(target=server.run, daemon=True).start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if httpx.get(url + "/api/health", timeout=5).status_code == 200:
-                return url, server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("the server did not start")
+    wait_until_ready(lambda: httpx.get(url + "/api/health", timeout=5).status_code == 200, 120, "the server", every=0.2)
+    return url, server
 
 
 @pytest.fixture(scope="module")

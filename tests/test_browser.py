@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from .conftest import free_port, wait_until_ready
 
 CHROMIUM = os.environ.get("QA_CHROMIUM", "/usr/bin/chromium")
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed (pip install playwright)")
@@ -55,12 +56,6 @@ Tables are booked at [login](https://evil.example/login) before ten o'clock in t
 HOSTILE_QUESTION = "Where are canteen tables booked?"
 ANSWER_TIMEOUT = 120_000  # ms: an answer takes 1-3 s on 2 cores, far more when the machine is busy
 START_TIMEOUT = 180  # s: loading the models
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(url: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
@@ -133,22 +128,14 @@ def app(corpus, ports, tmp_path_factory):
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{ports['app']}"
-    deadline = time.monotonic() + START_TIMEOUT
+    def healthy() -> bool:
+        status, _, body = get(url + "/api/health")
+        if status == 503 and json.loads(body or b"{}").get("status") == "error":
+            pytest.fail(f"the app could not load: {body.decode()}\n{tail(log)}")
+        return status == 200
+
     try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the app exited with code {proc.returncode}:\n{tail(log)}")
-            try:
-                status, _, body = get(url + "/api/health")
-            except OSError:
-                status, body = 0, b""
-            if status == 200:
-                break
-            if status == 503 and json.loads(body or b"{}").get("status") == "error":
-                pytest.fail(f"the app could not load: {body.decode()}\n{tail(log)}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"the app was not ready after {START_TIMEOUT} s:\n{tail(log)}")
-            time.sleep(0.5)
+        wait_until_ready(healthy, START_TIMEOUT, "the app", proc, log)
         yield {"url": url, "data_dir": base / "data", "log": log}
     finally:
         stop(proc)
@@ -169,16 +156,7 @@ def hosts(app, ports, tmp_path_factory):
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             urls[name] = f"http://127.0.0.1:{ports[name]}/host.html"
         for url in urls.values():
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    if get(url)[0] == 200:
-                        break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the static server for {url} did not start")
-                time.sleep(0.1)
+            wait_until_ready(lambda url=url: get(url)[0] == 200, 20, f"the static server for {url}", every=0.1)
         yield urls
     finally:
         for p in procs:

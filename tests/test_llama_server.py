@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+
+from .conftest import free_port, wait_until_ready  # noqa: E402
 
 pytest.importorskip("llama_cpp.server.app", reason="llama-cpp-python[server] is not installed (it is in the test extra)")
 
@@ -22,12 +22,6 @@ QUESTIONS = [  # each costs 10-30 s of a 2-core CPU: three kinds are enough (a n
     "Which global giants are present in France's optics industry?",
     "Quelle part des effectifs est constituée d'ingénieurs ?",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -56,18 +50,7 @@ def llama_server(gguf, tmp_path_factory):
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama.cpp's server exited ({proc.returncode}): {log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"llama.cpp's server did not start in 180 s: {log.read_text()[-2000:]}")
-            time.sleep(0.5)
+        wait_until_ready(lambda: httpx.get(f"{url}/models", timeout=2).status_code == 200, 180, "llama.cpp's server", proc, log)
         yield url
     finally:
         proc.terminate()
