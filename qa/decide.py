@@ -26,7 +26,7 @@ from .features import (CROSS_LANGUAGE, PHRASE_FEATURES, QUESTION_FEATURES, SENTE
 from .search import FUSION_FEATURES, Passage
 
 FORMAT = "qa-decision"
-VERSION = 1  # bump when the features or the layout change; loading refuses another version
+VERSION = 2  # bump when the features or the layout change; loading refuses another version
 Outcome = Literal["answer", "closest", "none"]
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from .index import Index
 from .search import Passage, Query
-from .text import fold, tokenize
+from .text import content_words, fold, tokenize
 
 SENTENCE_FEATURES = (
     "cos",  # e5 cosine of question and sentence
@@ -42,9 +42,12 @@ SENTENCE_FEATURES = (
     "prev_cos",  # cosine of question and the sentence before (the answer often follows the sentence that names the topic)
     "prev_cover",  # query terms the sentence before covers
     "next_cover",  # query terms the sentence after covers
+    "word_match",  # mean over the question's words of the best e5 word-vector cosine with the sentence's words (any language)
+    "word_share",  # share of the question's words with a near-exact match there (cosine >= WORD_MATCH: a translation, a cognate)
 )
 CROSS_LANGUAGE = ("cos", "cos_gap", "chunk_cos", "passage_score", "passage_rr", "length", "new_number", "year", "new_name",
-                  "prev_cos")
+                  "prev_cos", "word_match", "word_share")
+WORD_MATCH = 0.93  # e5 cosine of two words alone at which they count as the same word (ingénieurs/engineers 0.96)
 QUESTION_FEATURES = (
     "top",  # logit of the best sentence
     "second",  # logit of the second best
@@ -106,6 +109,15 @@ def _terms(text: str) -> set[str]:
     return set(tokenize(text, "en")) | set(tokenize(text, "fr"))
 
 
+def word_matches(q: Query, index: Index, sentence: str, lang: str) -> tuple[float, float]:
+    """(mean best cosine, share >= WORD_MATCH) of the question's words against the sentence's words' vectors."""
+    rows = [index.terms[w] for w in set(content_words(sentence, lang)) if w in index.terms]
+    if not rows or not len(q.words) or q.word_vectors.shape[1] != index.term_vectors.shape[1]:
+        return 0.0, 0.0
+    best = (q.word_vectors @ index.term_vectors[rows].T).max(1)
+    return float(best.mean()), float((best >= WORD_MATCH).mean())
+
+
 def candidates(q: Query, passages: list[Passage], index: Index, sentence_bm25: np.ndarray) -> Candidates:
     """Every sentence of the passages with its features (sentence_bm25: BM25 of the query for every index sentence)."""
     idf = index.idf
@@ -141,7 +153,7 @@ def candidates(q: Query, passages: list[Passage], index: Index, sentence_bm25: n
                 len(own - set(q.tokens)) / max(1, len(own)), float(np.log1p(len(s.split()))), float(k == 0),
                 float(p.chunk.lang == q.lang), float(bool(new_numbers)), float(bool(_YEAR.search(s))), float("%" in s),
                 float(bool(_MONEY.search(s))), float(bool(_MONTH.search(s))), float(bool(names)), prev_cos, prev_cover,
-                next_cover,
+                next_cover, *word_matches(q, index, s, p.chunk.lang),
             ]))
     if not rec:
         dim = index.sentence_embeddings.shape[1]

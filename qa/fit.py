@@ -42,7 +42,7 @@ TARGET_FALSE_REFUSALS = 0.08  # the answer threshold refuses this share of the f
 RELEVANT_RECALL = 0.95  # the relevance threshold keeps this share of on-topic questions "closest" rather than "none"
 PHRASE_PRECISION = 0.90  # the phrase threshold: at least this share of accepted short answers hold the gold answer
 ALSO_PROBABILITY = 0.5  # a second sentence is quoted only when it is at least this likely to answer too
-COLLECT_VERSION = "2"  # bump when what collect() records changes (the cache is then rebuilt)
+COLLECT_VERSION = "3"  # bump when what collect() records changes (the cache is then rebuilt)
 
 
 @dataclass

@@ -4,7 +4,8 @@ On disk, index_dir holds numbered generations and a CURRENT file naming the comp
 
     index/CURRENT            "gen-000004-9f2c01ab"  (replaced atomically once a generation is complete)
     index/gen-000004-9f2c01ab/  manifest.json, chunks.jsonl, embeddings.npy, bm25/, dense.faiss (HNSW only),
-                                sentences.npy, sentence_embeddings.npy, sentence_bm25/
+                                sentences.npy, sentence_embeddings.npy, sentence_bm25/,
+                                terms.json, term_embeddings.npy (a vector per content word, float16)
 
 A build writes a new generation beside the old one and switches CURRENT last, so an interrupted
 build (even kill -9) leaves the previous index in use.
@@ -32,9 +33,11 @@ from .chunking import Chunk, chunk_document
 from .config import Config
 from .documents import PARSER_VERSION, discover, file_hash, load
 from .errors import DocumentError, IndexCorruptError, IndexMismatchError, IndexMissingError, QAError, SeedsError
-from .text import sentence_spans, tokenize
+from .text import content_words, sentence_spans, tokenize
 
 FORMAT_VERSION = 1  # bump when the saved layout changes; loading refuses another version
+TERMS_VERSION = 1  # the word vectors (terms.json, term_embeddings.npy): an index without them is rebuilt, its vectors reused
+_TERM_MEMO: dict[tuple[str, str], np.ndarray] = {}  # (model, word) -> vector: builds in one process embed a word once
 CURRENT = "CURRENT"
 
 
@@ -68,6 +71,8 @@ class Index:
     sentence_embeddings: np.ndarray  # (m, dim) float32, unit rows
     sentence_bm25: "bm25s.BM25"  # noqa: F821
     first_sentence: np.ndarray  # (n + 1,) int64: sentences of chunk i are rows first_sentence[i]:first_sentence[i+1]
+    terms: dict[str, int] = field(default_factory=dict)  # content word (lowercase) -> its row in term_vectors
+    term_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (t, dim) e5 vectors of the words alone
 
     @property
     def generation(self) -> str:
@@ -117,9 +122,16 @@ class Index:
             if sentence_embeddings.shape != (len(sentences), embeddings.shape[1]) or (len(sentences) and sentences[:, 0].max() >= len(chunks)):
                 raise ValueError("the sentence vectors do not match the sentences")
             first_sentence = np.searchsorted(sentences[:, 0], np.arange(len(chunks) + 1)) if len(sentences) else np.zeros(len(chunks) + 1, np.int64)
+            words, term_vectors = [], np.zeros((0, embeddings.shape[1]), np.float32)
+            if manifest.get("terms"):
+                words = json.loads((path / "terms.json").read_text("utf-8"))
+                term_vectors = np.load(path / "term_embeddings.npy", allow_pickle=False).astype(np.float32)
+                if term_vectors.shape != (len(words), embeddings.shape[1]):
+                    raise ValueError("the word vectors do not match the words")
         except Exception as exc:
             raise IndexCorruptError(f"The index in {index_dir} is damaged ({_why(exc)}): run `qa index` to rebuild it.") from None
-        return cls(path, manifest, chunks, embeddings, dense, bm25, sentences, sentence_embeddings, sentence_bm25, first_sentence)
+        return cls(path, manifest, chunks, embeddings, dense, bm25, sentences, sentence_embeddings, sentence_bm25, first_sentence,
+                   {w: i for i, w in enumerate(words)}, term_vectors)
 
     @functools.cached_property
     def idf(self) -> dict[str, float]:
@@ -182,6 +194,7 @@ def _settings(cfg: Config, model_id: str, dim: int) -> dict:
         "chunking": {"max_words": cfg.chunk_max_words, "overlap_words": cfg.chunk_overlap_words, "min_words": cfg.chunk_min_words},
         "tokenizer": "snowball+fold-v2",
         "parser": PARSER_VERSION,
+        "terms": TERMS_VERSION,
     }
 
 
@@ -258,9 +271,36 @@ def build(cfg: Config, progress: Callable[[str, int], Callable[[int], None]] | N
             tick = progress("Embedding", len(todo)) if progress else None
             vectors[todo] = embedder.encode([texts[i] for i in todo], batch_size=cfg.embed_batch_size, progress=tick)
         report.embedded = len(todo)
-        report.generation = _write(index_dir, cfg, settings, documents, chunks, vectors[: len(chunks)], sentences, vectors[len(chunks) :])
+        words, term_vectors = _term_vectors(cfg, spec.model_id, spec.dim, chunks, previous, progress)
+        report.generation = _write(index_dir, cfg, settings, documents, chunks, vectors[: len(chunks)], sentences, vectors[len(chunks) :],
+                                   words, term_vectors)
         report.seconds = time.perf_counter() - t0
         return report
+
+
+def vocabulary(chunks: list[Chunk]) -> list[str]:
+    """The content words of the chunks (lowercase, accents kept, no numbers), sorted: what gets a word vector."""
+    return sorted({w for c in chunks for w in content_words(c.text, c.lang) if not any(ch.isdigit() for ch in w)})
+
+
+def _term_vectors(cfg: Config, model_id: str, dim: int, chunks: list[Chunk], previous: Index | None,
+                  progress: Callable[[str, int], Callable[[int], None]] | None) -> tuple[list[str], np.ndarray]:
+    """A vector per vocabulary word (the word alone, in the query form): features match a question's words to a
+    sentence's through them, across languages too. Words embedded before (previous index, this process) are reused."""
+    words = vocabulary(chunks)
+    if previous is not None and previous.manifest["embedder"].get("model") == model_id:
+        for w, i in previous.terms.items():
+            _TERM_MEMO.setdefault((model_id, w), previous.term_vectors[i].astype(np.float16))
+    todo = [w for w in words if (model_id, w) not in _TERM_MEMO]
+    if todo:
+        embedder = embedders.create(cfg.embedder, cache_dir=cfg.cache_dir)
+        tick = progress("Embedding words", len(todo)) if progress else None
+        for w, v in zip(todo, embedder.encode(todo, batch_size=64, progress=tick, kind="query")):
+            _TERM_MEMO[(model_id, w)] = v.astype(np.float16)  # as stored: 0.75 kB a word
+    out = np.zeros((len(words), dim), np.float32)
+    for i, w in enumerate(words):
+        out[i] = _TERM_MEMO[(model_id, w)]
+    return words, out
 
 
 def _previous(index_dir: Path) -> Index | None:
@@ -275,7 +315,7 @@ def _previous(index_dir: Path) -> Index | None:
 
 def _write(
     index_dir: Path, cfg: Config, settings: dict, documents: dict, chunks: list[Chunk], vectors: np.ndarray,
-    sentences: np.ndarray, sentence_vectors: np.ndarray,
+    sentences: np.ndarray, sentence_vectors: np.ndarray, words: list[str], term_vectors: np.ndarray,
 ) -> str:
     import bm25s
     import faiss
@@ -300,6 +340,8 @@ def _write(
         retriever = bm25s.BM25()
         retriever.index([tokenize(chunks[r].text[a:b], chunks[r].lang) for r, a, b in sentences], show_progress=False)
         retriever.save(str(tmp / "sentence_bm25"), show_progress=False)
+        (tmp / "terms.json").write_text(json.dumps(words, ensure_ascii=False), "utf-8")
+        np.save(tmp / "term_embeddings.npy", term_vectors.astype(np.float16))
         hnsw = len(chunks) > cfg.hnsw_above
         if hnsw:
             dense = faiss.IndexHNSWFlat(vectors.shape[1], 32, faiss.METRIC_INNER_PRODUCT)

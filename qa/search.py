@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .chunking import Chunk
 from .embedders import Embedder
 from .index import Index
-from .text import Lang, detect_language, tokenize
+from .text import Lang, content_words, detect_language, tokenize
 
 # What the first stage fuses, each standardised over one question's candidates. BM25 of a question in one language
 # over a passage in another matches little but names and numbers, so it gets weights of its own ("_foreign").
@@ -40,6 +40,8 @@ class Query:
     lang: Lang
     vector: np.ndarray  # (dim,) float32 unit vector
     tokens: list[str]  # BM25 tokens
+    words: tuple[str, ...] = ()  # its content words (features match them to a sentence's words, across languages too)
+    word_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # (len(words), dim)
 
 
 @dataclass
@@ -67,7 +69,9 @@ class Searcher:
 
     def query(self, text: str, lang: Lang | None = None) -> Query:
         lang = lang or detect_language(text)
-        return Query(text, lang, self.embedder.encode([text], kind="query")[0], tokenize(text, lang))
+        words = tuple(dict.fromkeys(w for w in content_words(text, lang) if not any(ch.isdigit() for ch in w)))
+        vectors = self.embedder.encode([text, *words], kind="query", batch_size=16)
+        return Query(text, lang, vectors[0], tokenize(text, lang), words, vectors[1:])
 
     def search(self, text: str, k: int = 5, lang: Lang | None = None) -> list[Passage]:
         if not self.index.chunks or not text.strip():

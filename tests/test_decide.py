@@ -120,3 +120,22 @@ def test_candidates_hold_each_document_sentence_once_with_sane_features(seed_ind
     assert c.features[best, col("new_number")] == 1 and c.features[best, col("percent")] == 1
     assert c.features[best, col("cos_gap")] <= 0 and np.isclose(c.features[:, col("cos_gap")].max(), 0)
     assert F.unknown_share(s.query("What is the capital of Germany?"), ix) == 1.0
+
+
+def test_a_french_question_meets_the_english_sentence_that_translates_its_words(seed_index, embedder):
+    from qa.index import Index
+    from qa.search import Searcher
+
+    ix = Index.load(seed_index)
+    s = Searcher(ix, embedder)
+    q = s.query("Quel programme accélère le transfert vers les applications commerciales ?")
+    assert q.lang == "fr" and {"programme", "transfert", "applications"} <= set(q.words)
+    pool = s.pool(q)
+    passages = s.rank(pool, 8)
+    c = F.candidates(q, passages, ix, pool.sentence_keyword)
+    col = F.SENTENCE_FEATURES.index
+    best = int(np.argmax(c.features[:, col("word_share")]))
+    assert "Opti’Pass program" in c.texts[best] and c.features[best, col("cover")] < 0.5  # stems alone barely meet it
+    assert c.features[best, col("word_share")] >= 0.5 and c.features[best, col("word_match")] == c.features[:, col("word_match")].max()
+    none = F.word_matches(s.query("Quel est le salaire moyen ?"), ix, "Engineers make up 80% of the workforce.", "en")
+    assert none[1] == 0.0

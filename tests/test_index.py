@@ -70,6 +70,36 @@ def test_reused_vectors_equal_fresh_ones(tmp_path, embedder):
     assert np.allclose(ix.embeddings, fresh, atol=1e-5)
 
 
+def test_every_content_word_gets_its_own_vector_and_keeps_it_across_builds(tmp_path, embedder):
+    cfg = setup_seeds(tmp_path, laser__txt=LASER)
+    index.build(cfg, log=lambda m: None)
+    ix = Index.load(cfg.index_dir)
+    assert {"laser", "coherent", "maiman", "hughes"} <= set(ix.terms) and not {"the", "1960", "a"} & set(ix.terms)
+    words = sorted(ix.terms, key=ix.terms.get)
+    fresh = embedder.encode(words, kind="query")
+    assert np.allclose(ix.term_vectors, fresh, atol=2e-3)  # stored as float16
+    (cfg.seeds_dir / "fibre.txt").write_text(FIBRE, "utf-8")
+    index.build(cfg, log=lambda m: None)
+    grown = Index.load(cfg.index_dir)
+    assert {"fibre", "kao", "reflection"} <= set(grown.terms)
+    assert np.allclose(grown.term_vectors[grown.terms["coherent"]], ix.term_vectors[ix.terms["coherent"]])
+
+
+def test_an_index_without_word_vectors_is_rebuilt_with_its_text_vectors_reused(tmp_path):
+    cfg = setup_seeds(tmp_path, laser__txt=LASER)
+    index.build(cfg, log=lambda m: None)
+    path = cfg.index_dir / current_generation(cfg.index_dir)
+    manifest = json.loads((path / "manifest.json").read_text())
+    del manifest["terms"]  # as written before the word vectors existed
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    (path / "terms.json").unlink()
+    (path / "term_embeddings.npy").unlink()
+    assert Index.load(cfg.index_dir).terms == {}
+    report = index.build(cfg, log=lambda m: None)
+    assert report.generation is not None and report.embedded == 0
+    assert "coherent" in Index.load(cfg.index_dir).terms
+
+
 def test_manifest_records_model_chunking_and_hashes(tmp_path):
     cfg = setup_seeds(tmp_path, laser__txt=LASER)
     index.build(cfg, log=lambda m: None)
