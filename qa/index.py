@@ -33,7 +33,7 @@ from .chunking import Chunk, chunk_document
 from .config import Config
 from .documents import PARSER_VERSION, discover, file_hash, load
 from .errors import DocumentError, IndexCorruptError, IndexMismatchError, IndexMissingError, QAError, SeedsError
-from .text import content_words, sentence_spans, tokenize
+from .text import sentence_spans, tokenize, vector_words
 
 FORMAT_VERSION = 1  # bump when the saved layout changes; loading refuses another version
 TERMS_VERSION = 1  # the word vectors (terms.json, term_embeddings.npy): an index without them is rebuilt, its vectors reused
@@ -280,7 +280,7 @@ def build(cfg: Config, progress: Callable[[str, int], Callable[[int], None]] | N
 
 def vocabulary(chunks: list[Chunk]) -> list[str]:
     """The content words of the chunks (lowercase, accents kept, no numbers), sorted: what gets a word vector."""
-    return sorted({w for c in chunks for w in content_words(c.text, c.lang) if not any(ch.isdigit() for ch in w)})
+    return sorted({w for c in chunks for w in vector_words(c.text, c.lang)})
 
 
 def _term_vectors(cfg: Config, model_id: str, dim: int, chunks: list[Chunk], previous: Index | None,

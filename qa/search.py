@@ -9,7 +9,7 @@ import numpy as np
 from .chunking import Chunk
 from .embedders import Embedder
 from .index import Index
-from .text import Lang, content_words, detect_language, tokenize
+from .text import Lang, detect_language, tokenize, vector_words
 
 # What the first stage fuses, each standardised over one question's candidates. BM25 of a question in one language
 # over a passage in another matches little but names and numbers, so it gets weights of its own ("_foreign").
@@ -69,7 +69,7 @@ class Searcher:
 
     def query(self, text: str, lang: Lang | None = None) -> Query:
         lang = lang or detect_language(text)
-        words = tuple(dict.fromkeys(w for w in content_words(text, lang) if not any(ch.isdigit() for ch in w)))
+        words = tuple(vector_words(text, lang)) if self.index.terms else ()  # an index without word vectors: nothing to match
         vectors = self.embedder.encode([text, *words], kind="query", batch_size=16)
         return Query(text, lang, vectors[0], tokenize(text, lang), words, vectors[1:])
 

@@ -64,6 +64,11 @@ def content_words(text: str, lang: Lang) -> list[str]:
     return [w for w in raw if fold(w) not in _STOP[lang] and (len(w) > 1 or w.isdigit())]
 
 
+def vector_words(text: str, lang: Lang) -> list[str]:
+    """The content words that get a word vector (index vocabulary, question words): no numbers, each once, in order."""
+    return list(dict.fromkeys(w for w in content_words(text, lang) if not any(ch.isdigit() for ch in w)))
+
+
 def tokenize(text: str, lang: Lang) -> list[str]:
     """BM25 tokens: content words stemmed in the text's language, then accent-folded."""
     return [fold(w) for w in _stemmer(lang).stemWords(content_words(text, lang))]
