@@ -238,6 +238,18 @@ def phrase_span(generated: str, sentence: str, query: str, lang: Lang) -> tuple[
     return None
 
 
+def reader_phrase(sentence: str, span: tuple[int, int], query: str, lang: Lang) -> tuple[int, int] | None:
+    """The reader's span of the sentence (start, end), widened to the whole list it is one item of, or None when there
+    is none or it brings no content word the query lacks."""
+    a, b = int(span[0]), int(span[1])
+    if not 0 <= a < b <= len(sentence):
+        return None
+    a, b = a + len(sentence[a:b]) - len(sentence[a:b].lstrip()), a + len(sentence[a:b].rstrip(" ,;:"))
+    if b <= a or not set(tokenize(sentence[a:b], lang)) - set(tokenize(query, lang)):
+        return None
+    return list_span(sentence, (a, b))
+
+
 _CONJ = r"(?:and|or|et|ou)"
 _SEP = re.compile(r",\s*" + _CONJ + r"\s+|,\s*|\s+" + _CONJ + r"\s+", re.IGNORECASE)
 _BOUND = re.compile(r"[;:.()«»“”\"—–]")

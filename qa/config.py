@@ -45,6 +45,8 @@ class Config:
     rerank: bool = True  # reorder the first passages by their best sentence's fitted score (the second stage)
     sentence_passages: int = 8  # first-stage passages whose sentences are scored as candidate answers
     decision_file: Path = ROOT / "qa" / "models" / "decision.npz"  # fitted decision parameters (`python -m qa.fit` makes them)
+    reader_file: Path = ROOT / "qa" / "models" / "reader.npz"  # the reader's fine-tuned updates (`python -m qa.train_reader` makes them)
+    reader_passages: int = 4  # first-stage passages the reader reads (about 0.1 s each on 2 cores)
 
     # --- answering ---
     generator: str = "gemma-270m"  # registered name: gemma-270m (local transformers) or openai (HTTP endpoint)
@@ -52,6 +54,7 @@ class Config:
     openai_model: str = "default"  # model name sent to that endpoint
     openai_api_key: str = ""  # bearer token for that endpoint, if it needs one
     openai_timeout_s: float = 60.0  # give up on the endpoint after this long
+    short_answer: Literal["reader", "generator"] = "reader"  # the short answer shown first: the reader's span, or a small generator's phrase (slower)
     max_new_tokens: int = 12  # bound on generated tokens for a small model (its answer phrase; the evidence is quoted)
     evidence_passages: int = 3  # passages whose sentences may be quoted
     answer_max_words: int = 60  # hard bound on the answer's length

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .index import Index
+from .reader import Reading
 from .search import Passage, Query
 from .text import content_words, fold, tokenize
 
@@ -44,9 +45,13 @@ SENTENCE_FEATURES = (
     "next_cover",  # query terms the sentence after covers
     "word_match",  # mean over the question's words of the best e5 word-vector cosine with the sentence's words (any language)
     "word_share",  # share of the question's words with a near-exact match there (cosine >= WORD_MATCH: a translation, a cognate)
+    "reader",  # the reader's best answer span inside the sentence over its passage's "no answer" score (READER_FLOOR: not read)
+    "reader_gap",  # reader minus the best reader among the candidates
+    "read",  # the sentence's passage was read by the reader
 )
 CROSS_LANGUAGE = ("cos", "cos_gap", "chunk_cos", "passage_score", "passage_rr", "length", "new_number", "year", "new_name",
-                  "prev_cos", "word_match", "word_share")
+                  "prev_cos", "word_match", "word_share", "reader", "reader_gap", "read")
+READER_FLOOR, READER_CEILING = -12.0, 12.0  # reader scores are clipped to this range; an unread sentence gets the floor
 WORD_MATCH = 0.93  # e5 cosine of two words alone at which they count as the same word (ingénieurs/engineers 0.96)
 QUESTION_FEATURES = (
     "top",  # logit of the best sentence
@@ -59,6 +64,8 @@ QUESTION_FEATURES = (
     "names_missing",  # share of the question's names and numbers that the best sentence's document (as retrieved) lacks
     "has_names",  # the question gives a name or a number
     "same_lang",  # best sentence in the question's language
+    "reader_top",  # the best reader score among the candidates
+    "reader_best",  # the reader score of the best sentence
 )
 PHRASE_FEATURES = (
     "logit",  # the sentence's logit
@@ -71,6 +78,7 @@ PHRASE_FEATURES = (
     "starts",  # the phrase opens the sentence
     "ends",  # the phrase closes it
     "same_lang",  # sentence in the question's language
+    "reader",  # the sentence's reader score (its best span over "no answer")
 )
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -94,6 +102,7 @@ class Candidates:
     texts: list[str] = field(default_factory=list)  # the sentences
     sources: list[str] = field(default_factory=list)  # each one's document
     titles: list[str] = field(default_factory=list)  # each one's document title
+    spans: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))  # (m, 2) the reader's best span in the sentence, offsets in its chunk's text ((-1, -1): not read)
 
     def __len__(self) -> int:
         return len(self.passage)
@@ -118,8 +127,11 @@ def word_matches(q: Query, index: Index, sentence: str, lang: str) -> tuple[floa
     return float(best.mean()), float((best >= WORD_MATCH).mean())
 
 
-def candidates(q: Query, passages: list[Passage], index: Index, sentence_bm25: np.ndarray) -> Candidates:
-    """Every sentence of the passages with its features (sentence_bm25: BM25 of the query for every index sentence)."""
+def candidates(q: Query, passages: list[Passage], index: Index, sentence_bm25: np.ndarray,
+               readings: list[Reading] | None = None) -> Candidates:
+    """Every sentence of the passages with its features (sentence_bm25: BM25 of the query for every index sentence;
+    readings: the reader's readings of the first passages, in order)."""
+    readings = readings or []
     idf = index.idf
     top_idf = max(idf.values(), default=1.0)
     wanted = {t: idf.get(t, top_idf) for t in set(q.tokens)}
@@ -146,6 +158,7 @@ def candidates(q: Query, passages: list[Passage], index: Index, sentence_bm25: n
             prev_cover = _coverage(wanted, terms[k - 1]) if k else 0.0
             next_cover = _coverage(wanted, terms[k + 1]) if k + 1 < len(spans) else 0.0
             prev_cos = float(index.sentence_embeddings[first + k - 1] @ q.vector) if k else 0.0
+            read, span = reader_score(readings[i], int(a), int(b)) if i < len(readings) else (READER_FLOOR, (-1, -1))
             rec.append((i, int(a), int(b), [
                 0.0, 0.0, p.dense, p.score, 1.0 / p.rank,
                 _coverage(wanted, own), 0.0, _coverage(wanted, window), _coverage(wanted, passage_terms),
@@ -153,8 +166,8 @@ def candidates(q: Query, passages: list[Passage], index: Index, sentence_bm25: n
                 len(own - set(q.tokens)) / max(1, len(own)), float(np.log1p(len(s.split()))), float(k == 0),
                 float(p.chunk.lang == q.lang), float(bool(new_numbers)), float(bool(_YEAR.search(s))), float("%" in s),
                 float(bool(_MONEY.search(s))), float(bool(_MONTH.search(s))), float(bool(names)), prev_cos, prev_cover,
-                next_cover, *word_matches(q, index, s, p.chunk.lang),
-            ]))
+                next_cover, *word_matches(q, index, s, p.chunk.lang), read, 0.0, float(i < len(readings)),
+            ], span))
     if not rec:
         dim = index.sentence_embeddings.shape[1]
         return Candidates(*(np.zeros(0, np.int64) for _ in range(3)), np.zeros((0, dim), np.float32),
@@ -167,9 +180,19 @@ def candidates(q: Query, passages: list[Passage], index: Index, sentence_bm25: n
     feats[:, col("cover_gap")] = feats[:, col("cover")] - feats[:, col("cover")].max()
     bm = feats[:, col("bm25")]
     feats[:, col("bm25_share")] = bm / bm.max() if bm.max() > 0 else 0.0
+    feats[:, col("reader_gap")] = feats[:, col("reader")] - feats[:, col("reader")].max()
     chunks = [passages[r[0]].chunk for r in rec]
     return Candidates(np.array([r[0] for r in rec]), np.array([r[1] for r in rec]), np.array([r[2] for r in rec]), vectors, feats,
-                      [c.text[r[1] : r[2]] for c, r in zip(chunks, rec)], [c.source for c in chunks], [c.title for c in chunks])
+                      [c.text[r[1] : r[2]] for c, r in zip(chunks, rec)], [c.source for c in chunks], [c.title for c in chunks],
+                      np.array([r[4] for r in rec], dtype=np.int64).reshape(-1, 2))
+
+
+def reader_score(reading: Reading, a: int, b: int) -> tuple[float, tuple[int, int]]:
+    """(clipped score of the reader's best span inside chunk characters a..b over "no answer", that span)."""
+    score, i, j = reading.best_span(a, b)
+    if i < 0:
+        return READER_FLOOR, (-1, -1)
+    return float(np.clip(score - reading.null, READER_FLOOR, READER_CEILING)), reading.span_chars(i, j)
 
 
 def unknown_share(q: Query, index: Index) -> float:
@@ -196,6 +219,7 @@ def question_features(c: Candidates, logits: np.ndarray, unknown: float, questio
     return np.array([
         logits[best], logits[order[1]] if len(order) > 1 else logits[best] - 10.0, f[best, col("cos")], f[:, col("chunk_cos")].max(),
         f[best, col("cover")], f[best, col("cover_passage")], unknown * same, missing, float(bool(names)), same,
+        f[:, col("reader")].max(), f[best, col("reader")],
     ], dtype=np.float32)
 
 
@@ -212,5 +236,5 @@ def phrase_features(f: np.ndarray, best: int, logit: float, sentence: str, span:
         float(bool(set(_NUMBER.findall(phrase)) - q_numbers)), float(bool(_YEAR.search(phrase))),
         float(any(w[:1].isupper() and w.casefold() not in q_words for w in words)),
         float(span[0] == 0), float(span[1] >= len(sentence.rstrip(".!?…")) - 1),
-        f[best, SENTENCE_FEATURES.index("same_lang")],
+        f[best, SENTENCE_FEATURES.index("same_lang")], f[best, SENTENCE_FEATURES.index("reader")],
     ], dtype=np.float32)

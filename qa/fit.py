@@ -30,11 +30,12 @@ import numpy as np
 
 from . import embedders, index
 from . import features as F
-from .answer import phrase_prompt, phrase_span
+from .answer import reader_phrase
 from .config import ROOT, Config
 from .decide import Decider, Linear, question_inputs, sentence_inputs, sigmoid
 from .evaluate import contains_answer, load_cases
 from .index import Index
+from .reader import Reader
 from .search import DEFAULT_FUSION, FUSION_FEATURES, Searcher
 
 HELD_SHARE = 1 / 3  # share of the articles held out
@@ -42,7 +43,7 @@ TARGET_FALSE_REFUSALS = 0.08  # the answer threshold refuses this share of the f
 RELEVANT_RECALL = 0.95  # the relevance threshold keeps this share of on-topic questions "closest" rather than "none"
 PHRASE_PRECISION = 0.90  # the phrase threshold: at least this share of accepted short answers hold the gold answer
 ALSO_PROBABILITY = 0.5  # a second sentence is quoted only when it is at least this likely to answer too
-COLLECT_VERSION = "3"  # bump when what collect() records changes (the cache is then rebuilt)
+COLLECT_VERSION = "4"  # bump when what collect() records changes (the cache is then rebuilt)
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Record:
     texts: list[str]  # each sentence
     titles: list[str]  # each sentence's document title
     unknown: float  # features.unknown_share
+    spans: np.ndarray | None = None  # (m, 2) the reader's best span in each sentence, offsets in the sentence ((-1, -1): none)
 
 
 def split_articles(docs: Path, seed: int) -> tuple[set[str], set[str]]:
@@ -121,10 +123,24 @@ def build_index(docs: Path, target: Path, cfg: Config, base: Path | None = None)
     return target
 
 
-def collect(index_dir: Path, questions: Path, cfg: Config, fusion: np.ndarray, work: Path, limit: int | None = None) -> list[Record]:
-    """Records of the questions over the index (cached in work by index generation, questions and fusion weights)."""
+_READERS: dict[Path, Reader] = {}
+
+
+def reader(cfg: Config) -> Reader:
+    """The reader of cfg, loaded once per process."""
+    if cfg.reader_file not in _READERS:
+        _READERS[cfg.reader_file] = Reader(cfg.reader_file)
+    return _READERS[cfg.reader_file]
+
+
+def collect(index_dir: Path, questions: Path, cfg: Config, fusion: np.ndarray, work: Path, limit: int | None = None,
+            read: bool = True) -> list[Record]:
+    """Records of the questions over the index (cached in work by index generation, questions, fusion weights and
+    reader; read=False: without the reader, for the first stage alone)."""
     gen = index.current_generation(index_dir)
-    key = hashlib.sha1(f"{COLLECT_VERSION}|{gen}|{questions.read_bytes().hex()}|{np.round(fusion, 6).tolist()}|{limit}".encode()).hexdigest()[:16]
+    read = read and hashlib.sha1(Path(cfg.reader_file).read_bytes()).hexdigest()[:12]
+    key = hashlib.sha1(f"{COLLECT_VERSION}|{gen}|{questions.read_bytes().hex()}|{np.round(fusion, 6).tolist()}|{limit}|{read}|"
+                       f"{cfg.reader_passages}".encode()).hexdigest()[:16]
     cache = work / "collected" / f"{questions.parent.name}-{questions.stem}-{key}.pkl"
     if cache.is_file():
         return pickle.loads(cache.read_bytes())
@@ -137,13 +153,15 @@ def collect(index_dir: Path, questions: Path, cfg: Config, fusion: np.ndarray, w
         gold = lambda source, text: bool(case.answers) and source == case.source and contains_answer(text, case.answers)  # noqa: E731
         pool_labels = np.array([gold(ix.chunks[i].source, ix.chunks[i].text) for i in pool.ids], dtype=bool)
         passages = searcher.rank(pool, cfg.sentence_passages)
-        c = F.candidates(q, passages, ix, pool.sentence_keyword)
+        readings = reader(cfg).read(q.text, [(p.chunk.title, p.chunk.text) for p in passages[: cfg.reader_passages]]) if read else []
+        c = F.candidates(q, passages, ix, pool.sentence_keyword, readings)
         chunks = [passages[p].chunk for p in c.passage]
         texts = [ch.text[a:b] for ch, a, b in zip(chunks, c.start, c.end)]
+        spans = np.where(c.spans >= 0, c.spans - c.start[:, None], -1)
         records.append(Record(
             case.question, q.lang, case.source or "", case.answers, case.unanswerable, pool.features, pool_labels, c.features,
             np.array([gold(ch.source, t) for ch, t in zip(chunks, texts)], dtype=bool), [ch.source for ch in chunks], texts,
-            [ch.title for ch in chunks], F.unknown_share(q, ix)))
+            [ch.title for ch in chunks], F.unknown_share(q, ix), spans))
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_bytes(pickle.dumps(records))
     return records
@@ -307,13 +325,11 @@ def relevant_label(r: Record, logits: np.ndarray) -> bool:
 
 def fit_all(sets: dict[str, Set], cfg: Config, work: Path, seed: int, limit: int | None, log) -> tuple[Decider, dict]:
     """Fit the five models on the fitting sets, choose the thresholds there, and measure the held-out sets."""
-    rng = np.random.default_rng(seed)
-    sample = lambda rs, n: [rs[i] for i in sorted(rng.choice(len(rs), size=min(n, len(rs)), replace=False))]  # noqa: E731
     fit_names = [n for n, s in sets.items() if s.role == "fit"]
     cap = {"answers": limit or 2000, "near_miss": limit or 1000, "cross_language": limit or 1000, "off_topic": limit or 300,
            "small": limit or 100}
     log("collect: first stage")
-    first = {n: collect(sets[n].index, sets[n].questions, cfg, np.array(DEFAULT_FUSION), work, min(cap[sets[n].kind], 800))
+    first = {n: collect(sets[n].index, sets[n].questions, cfg, np.array(DEFAULT_FUSION), work, min(cap[sets[n].kind], 800), read=False)
              for n in fit_names if sets[n].kind in ("answers", "cross_language")}  # six weights: a sample is enough
     fusion = fit_fusion([r for rs in first.values() for r in rs])
     log(f"fusion: {dict(zip(FUSION_FEATURES, np.round(fusion, 3).tolist()))}")
@@ -347,7 +363,7 @@ def fit_all(sets: dict[str, Set], cfg: Config, work: Path, seed: int, limit: int
     t_relevant = float(np.quantile(pr[ry], 1 - RELEVANT_RECALL))
     log("fitted: answerable, relevant")
 
-    px, py = phrase_rows(sample(answers_fit, limit or 600), sentence, cfg, work, log)
+    px, py = phrase_rows(answers_fit, sentence)
     phrase = fit_linear(px, py)
     pp = sigmoid(phrase(px))
     t_phrase = precision_threshold(pp, py, PHRASE_PRECISION)
@@ -376,8 +392,8 @@ def fit_all(sets: dict[str, Set], cfg: Config, work: Path, seed: int, limit: int
             outcomes = [decider.decide(candidates_of(r), r.unknown, r.question).outcome for r in rs]
             figures[n] = {"n": len(rs), "said_not_in_documents": float(np.mean([o == "none" for o in outcomes])),
                           "answered": float(np.mean([o == "answer" for o in outcomes]))}
-    held_phrase = phrase_rows(sample([r for n, rs in records.items() if sets[n].role == "held" and sets[n].kind == "answers" for r in rs],
-                                     limit or 300), sentence, cfg, work, log)
+    held_phrase = phrase_rows([r for n, rs in records.items() if sets[n].role == "held" and sets[n].kind == "answers" for r in rs],
+                              sentence)
     accepted = sigmoid(decider.phrase(held_phrase[0])) >= decider.thresholds["phrase"]
     figures["short_answers_held"] = {"n": int(len(accepted)), "shown": float(accepted.mean()),
                                      "precision": float(held_phrase[1][accepted].mean()) if accepted.any() else 0.0}
@@ -393,34 +409,20 @@ def precision_threshold(p: np.ndarray, y: np.ndarray, precision: float) -> float
     return 1.0
 
 
-def phrase_rows(records: list[Record], sentence_model: Linear, cfg: Config, work: Path, log) -> tuple[np.ndarray, np.ndarray]:
-    """(phrase features, phrase holds a gold answer) for the short answers the language model writes on these records
-    (cached in work: the language model takes most of a second a question)."""
-    from . import generators
-
-    prompts = [phrase_prompt("", "", lang) for lang in ("en", "fr")]
-    key = hashlib.sha1(json.dumps([[r.question, r.source] for r in records] + [sentence_model.weights.tolist(), prompts]).encode()).hexdigest()[:16]
-    cache = work / "collected" / f"phrases-{COLLECT_VERSION}-{key}.pkl"
-    if cache.is_file():
-        return pickle.loads(cache.read_bytes())
-    gen = generators.create("gemma-270m", **cfg.__dict__)
+def phrase_rows(records: list[Record], sentence_model: Linear) -> tuple[np.ndarray, np.ndarray]:
+    """(phrase features, phrase holds a gold answer) for the short answers the reader finds in each record's best
+    sentence (answer.reader_phrase: its span, widened to a whole list)."""
     xs, ys = [], []
-    for i, r in enumerate(records):
+    for r in records:
         logits = sentence_model(sentence_inputs(r.feats))
         best = int(np.argmax(logits))
         sentence = r.texts[best]
-        prompt = phrase_prompt(sentence, r.question, r.lang)
-        generated = "".join(gen.stream(prompt, max_new_tokens=cfg.max_new_tokens, stop=("\n",), allowed_text=sentence))
-        span = phrase_span(generated, sentence, r.question, r.lang)
+        span = reader_phrase(sentence, tuple(r.spans[best]), r.question, r.lang) if r.spans is not None else None
         if span is None:
             continue
         xs.append(F.phrase_features(r.feats, best, float(logits[best]), sentence, span, r.question))
         ys.append(bool(r.answers) and contains_answer(sentence[span[0] : span[1]], r.answers))
-        if i % 100 == 0:
-            log(f"phrases: {i}/{len(records)}")
-    out = np.array(xs), np.array(ys)
-    cache.write_bytes(pickle.dumps(out))
-    return out
+    return np.array(xs).reshape(-1, len(F.PHRASE_FEATURES)), np.array(ys, dtype=bool)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""The assistant the CLI, the app and the HTTP API share: index, retriever, decision and generator, loaded once."""
+"""The assistant the CLI, the app and the HTTP API share: index, retriever, reader, decision and generator, loaded once."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from .config import Config
 from .decide import Decider, reorder
 from .errors import QAError
 from .index import Index, current_generation
+from .reader import Reader
 from .search import Passage, Searcher
 from .verify import complete_sentences, parse_claims
 
@@ -29,6 +30,7 @@ class Assistant:
         self._embedder = None
         self._generator = None
         self._decider = None
+        self._reader: Reader | None = None
         self.index_error: str | None = None  # why the newest index could not be loaded (the previous one serves)
 
     # --- loading ---
@@ -50,6 +52,19 @@ class Assistant:
         if self._decider is None:
             self._decider = Decider.load(self.cfg.decision_file)
         return self._decider
+
+    @property
+    def reader(self) -> Reader:
+        """The fine-tuned reader (the reader_file setting)."""
+        if self._reader is None:
+            self._reader = Reader(self.cfg.reader_file)
+        return self._reader
+
+    @property
+    def writes(self) -> bool:
+        """Whether the generator writes any of the answer: a large model its sentences, a small one the short answer only
+        when short_answer is "generator" (otherwise the reader's span is the short answer and the generator is not loaded)."""
+        return not generators.spec(self.cfg.generator).small or self.cfg.short_answer == "generator"
 
     def searcher(self) -> Searcher:
         """The searcher over the newest loadable index (checked on every call: a stat of CURRENT)."""
@@ -75,7 +90,9 @@ class Assistant:
     def warm_up(self) -> None:
         """Load the index and the models now rather than on the first question."""
         self.searcher()
-        _ = self.generator
+        _ = self.reader
+        if self.writes:
+            _ = self.generator
 
     def health(self) -> dict:
         s = self._searcher
@@ -83,7 +100,7 @@ class Assistant:
             "index_loaded": s is not None,
             "index_generation": s.index.generation if s else None,
             "chunks": len(s.index.chunks) if s else 0,
-            "model_loaded": self._generator is not None,
+            "model_loaded": self._reader is not None and (self._generator is not None or not self.writes),
             "index_error": self.index_error,
         }
 
@@ -97,8 +114,12 @@ class Assistant:
         if not (self.use_rerank if rerank is None else rerank):
             return searcher.rank(pool, k)
         passages = searcher.rank(pool, max(k, self.cfg.sentence_passages))
-        cands = F.candidates(q, passages, searcher.index, pool.sentence_keyword)
+        cands = F.candidates(q, passages, searcher.index, pool.sentence_keyword, self.read(q.text, passages))
         return reorder(passages, cands, self.decider.sentence_logits(cands))[0][:k]
+
+    def read(self, question: str, passages: list[Passage]):
+        """The reader's readings of the first reader_passages passages."""
+        return self.reader.read(question, [(p.chunk.title, p.chunk.text) for p in passages[: self.cfg.reader_passages]])
 
     # --- answering ---
     def prepare(self, question: object, history: object = None) -> tuple[A.Prepared, A.Evidence]:
@@ -115,7 +136,7 @@ class Assistant:
         if prepared.context:  # a follow-up: the sentences answer its focus, the context only helped find them
             focus = searcher.query(prepared.focus, prepared.lang)
             keyword = index.sentence_bm25.get_scores(focus.tokens) if focus.tokens else keyword * 0
-        cands = F.candidates(focus, passages, index, keyword)
+        cands = F.candidates(focus, passages, index, keyword, self.read(focus.text, passages))
         decision = self.decider.decide(cands, F.unknown_share(focus, index), focus.text)
         passages, cands = reorder(passages, cands, decision.logits)
         return prepared, A.Evidence(passages, cands, decision)
@@ -132,15 +153,12 @@ class Assistant:
             prompt, system = A.build_prompt(prepared, evidence, False)
             yield from self._stream_large(prepared, evidence, prompt, system, timings, t0)
             return
-        gen = None if d.outcome != "answer" else self.generator
         short = None
-        if gen is not None:
+        if d.outcome == "answer":
             best = evidence.best()
-            sentence = evidence.text(best)
-            prompt, _ = A.build_prompt(prepared, evidence, True)
-            generated = "".join(gen.stream(prompt, max_new_tokens=self.cfg.max_new_tokens, stop=("\n",), allowed_text=sentence))
-            span = A.phrase_span(generated, sentence, prepared.focus, prepared.lang)
-            if span and self.decider.accept_phrase(evidence.candidates, best, float(d.logits[best]), sentence, span, prepared.focus):
+            span = self._phrase(prepared, evidence, best)
+            if span and self.decider.accept_phrase(evidence.candidates, best, float(d.logits[best]), evidence.text(best), span,
+                                                   prepared.focus):
                 short = span
         ans = A.compose(prepared, evidence, short, self.cfg)
         timings["first_token_s"] = time.perf_counter() - t0
@@ -148,6 +166,17 @@ class Assistant:
         timings["total_s"] = time.perf_counter() - t0
         ans.timings = timings
         yield {"type": "answer", "answer": ans}
+
+    def _phrase(self, prepared: A.Prepared, evidence: A.Evidence, best: int) -> tuple[int, int] | None:
+        """The short answer's span in the best sentence: the reader's, or (short_answer = "generator") the small model's."""
+        sentence = evidence.text(best)
+        if self.cfg.short_answer == "reader":
+            c = evidence.candidates
+            span = c.spans[best] - c.start[best] if c.spans[best][0] >= 0 else (-1, -1)
+            return A.reader_phrase(sentence, tuple(span), prepared.focus, prepared.lang)
+        prompt, _ = A.build_prompt(prepared, evidence, True)
+        generated = "".join(self.generator.stream(prompt, max_new_tokens=self.cfg.max_new_tokens, stop=("\n",), allowed_text=sentence))
+        return A.phrase_span(generated, sentence, prepared.focus, prepared.lang)
 
     def _stream_large(self, prepared: A.Prepared, evidence: A.Evidence, prompt: str, system: str | None,
                       timings: dict[str, float], t0: float) -> Iterator[dict]:

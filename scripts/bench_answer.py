@@ -1,10 +1,10 @@
-"""Answer latency on the seed questions, warm: ours against a plain transformers generate on the same prompts.
+"""Answer latency on the seed questions, warm, through the whole pipeline, and where the time goes.
 
     .venv/bin/python scripts/bench_answer.py [--questions tests/eval/seed_questions.jsonl] [--index index]
 
-Prints time to first token and full answer (p50, p95) through the whole pipeline, the generation step alone for
-ours (restricted-vocabulary greedy loop) and for `model.generate` (same prompt, same token bound), and the warm start
-of `qa ask` (a new process, from start to printed answer).
+Prints time to first token and full answer (p50, p95) per language, the reader's step alone (it reads the first
+reader_passages passages), the small generator's phrase alone for comparison (Gemma 3 270M, short_answer = "generator",
+restricted-vocabulary greedy loop), and the warm start of `qa ask` (a new process, from start to printed answer).
 """
 
 from __future__ import annotations
@@ -45,38 +45,33 @@ def main() -> None:
     gen = assistant.generator
     cases = load_cases(args.questions)
     assistant.ask(cases[0].question)  # warm
-    first, total, ours, plain = [], [], [], []
-    import torch
-
+    first, total, reading, phrase = [], [], [], []
     for c in cases:
         a = assistant.ask(c.question, c.history)
         first.append(a.timings["first_token_s"])
         total.append(a.timings["total_s"])
+        prepared, evidence = assistant.prepare(c.question, c.history)
+        t = time.perf_counter()
+        assistant.read(prepared.focus, evidence.passages)
+        reading.append(time.perf_counter() - t)
         if a.refused:
             continue
-        # the generation step alone, on the prompt the pipeline built
-        prepared, evidence = assistant.prepare(c.question, c.history)
-        prompt, _ = A.build_prompt(prepared, evidence, gen.small)
+        prompt, _ = A.build_prompt(prepared, evidence, True)
         t = time.perf_counter()
         list(gen.stream(prompt, max_new_tokens=cfg.max_new_tokens, stop=("\n",), allowed_text=evidence.text(evidence.best())))
-        ours.append(time.perf_counter() - t)
-        ids = gen.tokenizer(prompt, return_tensors="pt")
-        t = time.perf_counter()
-        with torch.inference_mode():
-            gen.model.generate(**ids, max_new_tokens=cfg.max_new_tokens, do_sample=False)
-        plain.append(time.perf_counter() - t)
+        phrase.append(time.perf_counter() - t)
     import collections
 
     langs = collections.Counter(detect_language(c.question) for c in cases)
-    print(f"{len(cases)} questions ({dict(langs)}; {len(ours)} answered, the others refused), warm")
+    print(f"{len(cases)} questions ({dict(langs)}; {len(phrase)} answered, the others refused), warm")
     for lang in sorted(langs):
         f = [x for x, c in zip(first, cases) if detect_language(c.question) == lang]
         t_ = [x for x, c in zip(total, cases) if detect_language(c.question) == lang]
         print(f"  {lang}: first token {pct(f)}; full answer {pct(t_)}")
     print(f"pipeline  first token: {pct(first)}")
     print(f"pipeline  full answer: {pct(total)}")
-    print(f"generation only, ours (restricted vocabulary, {cfg.max_new_tokens} tokens max): {pct(ours)}")
-    print(f"generation only, plain transformers generate (same prompt, same bound):  {pct(plain)}")
+    print(f"reader only ({cfg.reader_passages} passages): {pct(reading)}")
+    print(f"for comparison, a Gemma 3 270M phrase only (short_answer = generator, {cfg.max_new_tokens} tokens max): {pct(phrase)}")
     t = time.perf_counter()
     out = subprocess.run([str(ROOT / ".venv/bin/qa"), "ask", cases[0].question, "--json"]
                          + (["--index", str(args.index)] if args.index else []), capture_output=True, text=True)

@@ -139,3 +139,19 @@ def test_a_french_question_meets_the_english_sentence_that_translates_its_words(
     assert c.features[best, col("word_share")] >= 0.5 and c.features[best, col("word_match")] == c.features[:, col("word_match")].max()
     none = F.word_matches(s.query("Quel est le salaire moyen ?"), ix, "Engineers make up 80% of the workforce.", "en")
     assert none[1] == 0.0
+
+
+def test_phrase_rows_take_the_readers_span_of_the_best_sentence_and_label_it_by_the_gold_answer():
+    col = F.SENTENCE_FEATURES.index
+    texts = ["OPTITEC fosters collaboration.", "Engineers make up 80% of the workforce."]
+    feats = np.zeros((2, len(F.SENTENCE_FEATURES)), np.float32)
+    feats[:, col("same_lang")] = 1.0
+    feats[0, col("first")] = 1.0
+    width = len(F.SENTENCE_FEATURES) + len(F.CROSS_LANGUAGE) + 1
+    w = np.zeros(width, np.float32)
+    w[col("first")] = -1.0  # the second sentence is the best
+    sentence = Linear(np.zeros(width, np.float32), np.ones(width, np.float32), w, 0.0)
+    rec = lambda span: fit.Record("What share are engineers?", "en", "a", ["80%"], False, np.zeros((1, 6)), np.zeros(1, bool),  # noqa: E731
+                                  feats, np.array([False, True]), ["a", "a"], texts, ["T", "T"], 0.0, np.array([[0, 7], span]))
+    x, y = fit.phrase_rows([rec([18, 21]), rec([29, 38]), rec([-1, -1])], sentence)
+    assert x.shape == (2, len(F.PHRASE_FEATURES)) and y.tolist() == [True, False]  # no span: no phrase to judge

@@ -24,7 +24,7 @@ def seeded(tmp_path):
 def test_index_deleted_truncated_or_replaced_while_serving(tmp_path, assistant):
     cfg = seeded(tmp_path)
     a = Assistant(cfg, rerank=False)
-    a._generator = assistant.generator  # share the loaded model
+    a._reader = assistant.reader  # share the loaded model
     assert "80%" in a.ask("What share of the workforce are engineers?").answer
     first = current_generation(cfg.index_dir)
 

