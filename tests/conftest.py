@@ -15,6 +15,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before a test module imports torch: see qa/__init__.py
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "seeds" / "optics-photonics-provence.txt"
