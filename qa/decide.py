@@ -23,6 +23,7 @@ import numpy as np
 from .errors import ModelError
 from .features import (CROSS_LANGUAGE, PHRASE_FEATURES, QUESTION_FEATURES, SENTENCE_FEATURES, Candidates, phrase_features,
                        question_features)
+from .saved import load_npz
 from .search import FUSION_FEATURES, Passage
 
 FORMAT = "qa-decision"
@@ -113,15 +114,7 @@ class Decider:
     @classmethod
     def load(cls, path: Path | str) -> "Decider":
         """Read a fitted decision file; ModelError (one sentence) when it is missing, damaged or of another version."""
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-            meta = json.loads(str(arrays.pop("meta")))
-        except (OSError, ValueError, KeyError) as exc:
-            raise ModelError(f"The decision file {path} cannot be read ({exc}): refit it with `python -m qa.fit`.") from None
-        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-            raise ModelError(f"The decision file {path} has version {meta.get('version')!r}, this version reads {VERSION}: "
-                             "refit it with `python -m qa.fit`.")
+        meta, arrays = load_npz(path, FORMAT, VERSION, "decision", "refit it with `python -m qa.fit`")
         want = _feature_names()
         if any(meta.get("features", {}).get(k) != v for k, v in want.items()):
             raise ModelError(f"The decision file {path} was fitted on other features: refit it with `python -m qa.fit`.")

@@ -323,7 +323,7 @@ def relevant_label(r: Record, logits: np.ndarray) -> bool:
     return r.sources[int(np.argmax(logits))] == r.source
 
 
-def fit_all(sets: dict[str, Set], cfg: Config, work: Path, seed: int, limit: int | None, log) -> tuple[Decider, dict]:
+def fit_all(sets: dict[str, Set], cfg: Config, work: Path, limit: int | None, log) -> tuple[Decider, dict]:
     """Fit the five models on the fitting sets, choose the thresholds there, and measure the held-out sets."""
     fit_names = [n for n, s in sets.items() if s.role == "fit"]
     cap = {"answers": limit or 2000, "near_miss": limit or 1000, "cross_language": limit or 1000, "off_topic": limit or 300,
@@ -442,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     log = (lambda m: print(m, file=sys.stderr, flush=True))  # noqa: E731
     t0 = time.perf_counter()
     sets = prepare_sets(args.train, args.eval, work, cfg, args.seed, log)
-    decider, figures = fit_all(sets, cfg, work, args.seed, args.limit, log)
+    decider, figures = fit_all(sets, cfg, work, args.limit, log)
     decider.meta.update({"seed": args.seed, "held_out": figures, "seconds": round(time.perf_counter() - t0)})
     decider.save(out)
     log(f"wrote {out}")

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelError
+from .saved import load_npz
 
 FORMAT = "qa-reader"
 VERSION = 1  # bump when the architecture or the file layout changes; loading refuses another version
@@ -272,16 +273,7 @@ def save(path: Path, net, meta: dict) -> None:
 
 def load_updates(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     """(meta, arrays) of a reader file; ModelError when it is missing, damaged or of another version."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        meta = json.loads(str(arrays.pop("meta")))
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelError(f"The reader file {path} cannot be read ({exc}): retrain it with `python -m qa.train_reader`.") from None
-    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-        raise ModelError(f"The reader file {path} has version {meta.get('version')!r}, this version reads {VERSION}: "
-                         "retrain it with `python -m qa.train_reader`.")
-    return meta, arrays
+    return load_npz(path, FORMAT, VERSION, "reader", "retrain it with `python -m qa.train_reader`")
 
 
 # --- reading ---
@@ -358,7 +350,6 @@ class Reader:
         import torch
 
         pairs = [make_pair(self.tokenizer, question, title, text) for title, text in passages]
-        out: list[Reading] = []
         with self._lock, torch.inference_mode():
             torch.set_num_threads(self.threads)
             order = sorted(range(len(pairs)), key=lambda i: len(pairs[i].ids))
@@ -368,7 +359,5 @@ class Reader:
                 batch = [pairs[i] for i in idx]
                 ids, mask = batch_tensors(batch, self.tokenizer.pad)
                 start, end = self.net(ids, mask)
-                for i, r in zip(idx, readings(batch, start.numpy(), end.numpy())):
-                    done[i] = r
-            out = [done[i] for i in range(len(pairs))]
-        return out
+                done.update(zip(idx, readings(batch, start.numpy(), end.numpy())))
+        return [done[i] for i in range(len(pairs))]

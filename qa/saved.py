@@ -1,0 +1,23 @@
+"""Fitted parameters saved as numpy files whose JSON "meta" entry names their format and version, checked on loading."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError
+
+
+def load_npz(path: Path | str, fmt: str, version: int, what: str, remedy: str) -> tuple[dict, dict[str, np.ndarray]]:
+    """(meta, arrays) of a saved file; ModelError ("The {what} file … : {remedy}.") when missing, damaged or of another version."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        meta = json.loads(str(arrays.pop("meta")))
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(f"The {what} file {path} cannot be read ({exc}): {remedy}.") from None
+    if meta.get("format") != fmt or meta.get("version") != version:
+        raise ModelError(f"The {what} file {path} has version {meta.get('version')!r}, this version reads {version}: {remedy}.")
+    return meta, arrays
