@@ -270,6 +270,11 @@ def list_span(sentence: str, span: tuple[int, int], max_words: int = 6) -> tuple
     mine = next((i for i, (s, e, _) in enumerate(items) if s <= a and b <= e), None)
     if mine is None:
         return span
+    s, e, _ = items[mine]
+    opens = [m.end() for m in _BOUND.finditer(sentence, s, a)] + [m.end() for m in _LIST_CUE.finditer(sentence, s, a)]
+    own = sentence[max(opens, default=s) : e]
+    if len((own[: m.start()] if (m := _BOUND.search(own, b - max(opens, default=s))) else own).split()) > max_words:
+        return span  # the phrase sits in a long clause, not in a list of short items
     last = mine
     for k in range(mine + 1, len(items)):  # the list closes with the item its conjunction introduces
         s, e, c = items[k]
@@ -304,14 +309,22 @@ def _cite(n: int, passage: Passage, span: tuple[int, int]) -> Citation:
                     text=c.text[span[0] : span[1]], passage=c.text, passage_start=c.start)
 
 
+def words(text: str) -> int:
+    """Words a reader reads (markers and emphasis left out), as the answer's bound counts them."""
+    return len(re.sub(r"\s*\[\d+\]", "", text).replace("**", "").split())
+
+
 def _quote(text: str, lang: Lang, max_words: int, around: tuple[int, int] | None = None) -> str:
-    """The sentence in the answer language's quotation marks, cut to max_words (keeping the part around a phrase)."""
-    words = text.split()
-    if len(words) > max_words:
-        first = len(text[: around[0]].split()) if around else 0
-        lo = max(0, min(first - max_words // 3, len(words) - max_words))
-        text = ("… " if lo else "") + " ".join(words[lo : lo + max_words]) + (" …" if lo + max_words < len(words) else "")
+    """The sentence in the answer language's quotation marks, at most max_words words in all (marks and "…" included),
+    cut around a phrase when it is too long (a third of the words before it)."""
     left, right = QUOTES[lang]
+    marks = words(f"{left}x{right}") - 1  # French marks stand apart and count as words
+    ws = text.split()
+    if len(ws) + marks > max_words:
+        keep = max(1, max_words - marks - 2)  # room for an ellipsis at each end
+        first = len(text[: around[0]].split()) if around else 0
+        lo = max(0, min(first - keep // 3, len(ws) - keep))
+        text = ("… " if lo else "") + " ".join(ws[lo : lo + keep]) + (" …" if lo + keep < len(ws) else "")
     return f"{left}{text}{right}"
 
 
@@ -328,28 +341,40 @@ def compose(prepared: Prepared, evidence: Evidence, short: tuple[int, int] | Non
     if outcome == "none" or not len(d.order):
         return refusal(prepared, {})
     best = evidence.best()
-    picks = [best] + (d.also if outcome == "answer" else [])
-    citations, quotes, budget = [], [], cfg.answer_max_words
-    for i in picks:
-        sentence = evidence.text(i)
-        if quotes and len(sentence.split()) > budget:
-            break
-        passage = evidence.passages[evidence.candidates.passage[i]]
-        citations.append(_cite(len(citations) + 1, passage, (int(evidence.candidates.start[i]), int(evidence.candidates.end[i]))))
-        quotes.append(f"{_quote(sentence, lang, budget - 6, short if i == best else None)} [{citations[-1].n}]")
-        budget -= len(sentence.split())
     doc_lang = evidence.passages[evidence.candidates.passage[best]].chunk.lang
     other = IN_LANGUAGE[lang].get(doc_lang, "")
+    sentence = evidence.text(best)
+    phrase = sentence[short[0] : short[1]] if short and outcome == "answer" else ""
     if outcome == "closest":
-        return Answer(prepared.question, CLOSEST[lang].format(lang=other) + quotes[0], True, citations[:1], prepared.query,
-                      lang, outcome="closest")
-    phrase = evidence.text(best)[short[0] : short[1]] if short else ""
-    according = ACCORDING[lang].format(lang=other)
-    if phrase:  # "**80%** — “…” [1]", and the quote's language said when it is not the question's
-        lead = f"**{phrase}** — " + (according[0].lower() + according[1:] if other else "")
+        frame = CLOSEST[lang].format(lang=other)
+    elif phrase:  # "**80%** — “…” [1]", and the quote's language said when it is not the question's
+        according = ACCORDING[lang].format(lang=other)
+        frame = f"**{phrase}** — " + (according[0].lower() + according[1:] if other else "")
     else:
-        lead = according
-    return Answer(prepared.question, lead + " ".join(quotes), False, citations, prepared.query, lang, short=phrase)
+        frame = ACCORDING[lang].format(lang=other)
+    around = short or reader_span(evidence, best)  # where the answer most likely is, kept when a long sentence is cut
+    budget = cfg.answer_max_words - words(frame)
+    citations, quotes = [], []
+    for i in [best] + (d.also if outcome == "answer" else []):
+        text = evidence.text(i)
+        if quotes and words(_quote(text, lang, len(text.split()) + 2)) > budget:
+            break  # a further sentence only whole, and within the bound
+        quote = _quote(text, lang, budget, around if i == best else None)
+        passage = evidence.passages[evidence.candidates.passage[i]]
+        citations.append(_cite(len(citations) + 1, passage, (int(evidence.candidates.start[i]), int(evidence.candidates.end[i]))))
+        quotes.append(f"{quote} [{citations[-1].n}]")
+        budget -= words(quote)
+    if outcome == "closest":
+        return Answer(prepared.question, frame + quotes[0], True, citations[:1], prepared.query, lang, outcome="closest")
+    return Answer(prepared.question, frame + " ".join(quotes), False, citations, prepared.query, lang, short=phrase)
+
+
+def reader_span(evidence: Evidence, i: int) -> tuple[int, int] | None:
+    """The reader's best span in candidate sentence i (offsets in the sentence), None when it was not read."""
+    c = evidence.candidates
+    if not len(c.spans) or c.spans[i][0] < 0:
+        return None
+    return int(c.spans[i][0] - c.start[i]), int(c.spans[i][1] - c.start[i])
 
 
 def postprocess(prepared: Prepared, evidence: Evidence, generated: str, small: bool, cfg: Config, short=None) -> Answer:

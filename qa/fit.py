@@ -33,7 +33,7 @@ from . import features as F
 from .answer import reader_phrase
 from .config import ROOT, Config
 from .decide import Decider, Linear, question_inputs, sentence_inputs, sigmoid
-from .evaluate import contains_answer, load_cases
+from .evaluate import contains_answer, f1, load_cases
 from .index import Index
 from .reader import Reader
 from .search import DEFAULT_FUSION, FUSION_FEATURES, Searcher
@@ -409,8 +409,14 @@ def precision_threshold(p: np.ndarray, y: np.ndarray, precision: float) -> float
     return 1.0
 
 
+def short_answer_right(phrase: str, answers: list[str]) -> bool:
+    """A short answer is right when it holds a gold answer and is not much longer (SQuAD token F1 at least 0.5: a whole
+    clause around the answer is not a short answer)."""
+    return contains_answer(phrase, answers) and max((f1(phrase, a) for a in answers), default=0.0) >= 0.5
+
+
 def phrase_rows(records: list[Record], sentence_model: Linear) -> tuple[np.ndarray, np.ndarray]:
-    """(phrase features, phrase holds a gold answer) for the short answers the reader finds in each record's best
+    """(phrase features, phrase is right) for the short answers the reader finds in each record's best
     sentence (answer.reader_phrase: its span, widened to a whole list)."""
     xs, ys = [], []
     for r in records:
@@ -421,7 +427,7 @@ def phrase_rows(records: list[Record], sentence_model: Linear) -> tuple[np.ndarr
         if span is None:
             continue
         xs.append(F.phrase_features(r.feats, best, float(logits[best]), sentence, span, r.question))
-        ys.append(bool(r.answers) and contains_answer(sentence[span[0] : span[1]], r.answers))
+        ys.append(short_answer_right(sentence[span[0] : span[1]], r.answers))
     return np.array(xs).reshape(-1, len(F.PHRASE_FEATURES)), np.array(ys, dtype=bool)
 
 

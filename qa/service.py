@@ -171,9 +171,8 @@ class Assistant:
         """The short answer's span in the best sentence: the reader's, or (short_answer = "generator") the small model's."""
         sentence = evidence.text(best)
         if self.cfg.short_answer == "reader":
-            c = evidence.candidates
-            span = c.spans[best] - c.start[best] if c.spans[best][0] >= 0 else (-1, -1)
-            return A.reader_phrase(sentence, tuple(span), prepared.focus, prepared.lang)
+            span = A.reader_span(evidence, best)
+            return A.reader_phrase(sentence, span, prepared.focus, prepared.lang) if span else None
         prompt, _ = A.build_prompt(prepared, evidence, True)
         generated = "".join(self.generator.stream(prompt, max_new_tokens=self.cfg.max_new_tokens, stop=("\n",), allowed_text=sentence))
         return A.phrase_span(generated, sentence, prepared.focus, prepared.lang)

@@ -243,3 +243,25 @@ def test_one_item_of_a_list_stands_for_the_whole_list():
     for text, item in (("Engineers make up 80% of the workforce.", "80%"), ("He was born in Paris, France, in 1950.", "Paris")):
         a = text.index(item)
         assert A.list_span(text, (a, a + len(item))) == (a, a + len(item))  # no list: the phrase itself
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_the_whole_answer_keeps_within_the_bound_and_the_cut_keeps_the_readers_span(lang):
+    words = [f"mot{i}" for i in range(80)]
+    words[70] = "Zeta"
+    text = " ".join(words) + "."
+    second = "Engineers make up 80% of the workforce."
+    full = text + " " + second
+    ev = evidence(text, second, also=[1], text=full, passages=[passage(full, lang="fr")])
+    at = full.index("Zeta")
+    ev.candidates.spans = np.array([[at, at + 4], [-1, -1]])  # the reader's span, not accepted as a short answer
+    ans = A.compose(A.Prepared("Lequel ?" if lang == "fr" else "Which one?", "q", lang), ev, None, CFG)
+    assert word_count(ans.answer) <= CFG.answer_max_words and "Zeta" in lead(ans.answer)
+    assert len(ans.citations) == 1  # the second sentence no longer fits: it is left out, not cut
+
+
+def test_a_phrase_inside_a_long_clause_is_not_taken_for_a_list_item():
+    s = ("In 2009, Harvard offered grants totaling $414 million across all eleven divisions; $340 million came from "
+         "institutional funds, $35 million from federal support, and $39 million from other outside support.")
+    a = s.index("$414 million")
+    assert A.list_span(s, (a, a + 12)) == (a, a + 12)
