@@ -115,6 +115,21 @@ def _small_corpora(script: Path, docs: Path, name: str, articles: set[str], rows
     return out
 
 
+def lost_answers(near_miss: Path) -> set[str]:
+    """The answerable questions of a near-miss set (a folder made by _near_miss) whose answer was in a deleted paragraph
+    too: make_near_miss.py keeps a question answerable when its answer is written anywhere else, so these often lost the
+    paragraph that answered them and are near misses in fact."""
+    rows = [json.loads(x) for x in (near_miss / "questions.jsonl").read_text("utf-8").splitlines() if x.strip()]
+    docs = near_miss.parent / near_miss.name.replace("nm_", "src_", 1) / "docs"
+    deleted: dict[str, list[str]] = {}
+    for r in rows:
+        if r.get("unanswerable"):
+            doc, i = r["removed"].rsplit("#", 1)
+            deleted.setdefault(doc, []).append((docs / doc).read_text("utf-8").split("\n\n")[int(i)].lower())
+    return {r["question"] for r in rows if not r.get("unanswerable")
+            and any(a.lower() in p for a in r["answers"] for p in deleted.get(r["source"], []))}
+
+
 def build_index(docs: Path, target: Path, cfg: Config, base: Path | None = None) -> Path:
     """An index of docs in target (starting from a copy of base, so that its vectors are reused)."""
     if base is not None and not target.exists():
@@ -253,8 +268,9 @@ def retrieval_hits(records: list[Record], fusion: np.ndarray) -> dict[str, float
     return {"hit@1": sum(x == 1 for x in ranks) / n, "hit@5": sum(x is not None and x <= 5 for x in ranks) / n, "n": len(ranks)}
 
 
-def decision_figures(records: list[Record], d: Decider) -> dict[str, float]:
-    """Best-sentence accuracy and refusals of a record set under the fitted decision (no language model involved)."""
+def decision_figures(records: list[Record], d: Decider, lost: set[str] | None = None) -> dict[str, float]:
+    """Best-sentence accuracy and refusals of a record set under the fitted decision (no language model involved); with
+    lost (lost_answers), the false refusals of the answerable questions that kept their paragraph too."""
     answerable = [(r, d.decide(candidates_of(r), r.unknown, r.question)) for r in records if not r.unanswerable]
     missing = [d.decide(candidates_of(r), r.unknown, r.question) for r in records if r.unanswerable]
     out: dict[str, float] = {"n": len(answerable), "n_unanswerable": len(missing)}
@@ -262,6 +278,9 @@ def decision_figures(records: list[Record], d: Decider) -> dict[str, float]:
         out["best_sentence_answers"] = float(np.mean([r.labels[x.order[0]] for r, x in answerable]))
         out["answered_correctly"] = float(np.mean([x.outcome == "answer" and r.labels[x.order[0]] for r, x in answerable]))
         out["false_refusals"] = float(np.mean([x.outcome != "answer" for _, x in answerable]))
+        if lost is not None:
+            intact = [x.outcome != "answer" for r, x in answerable if r.question not in lost]
+            out["n_intact"], out["false_refusals_intact"] = len(intact), float(np.mean(intact)) if intact else 0.0
     if missing:
         out["near_misses_refused"] = float(np.mean([x.outcome != "answer" for x in missing]))
     return out
@@ -374,11 +393,13 @@ def fit_all(sets: dict[str, Set], cfg: Config, work: Path, limit: int | None, lo
 
     figures: dict[str, dict] = {}
     small: dict[str, list[Record]] = {}  # the small corpora, reported together by source and part
+    lost: set[str] = set()
     for n, rs in records.items():
         if sets[n].role == "held" and sets[n].kind == "small":
             small.setdefault(n.rsplit("_", 1)[0], []).extend(rs)
+            lost |= lost_answers(sets[n].questions.parent)
     for name, rs in small.items():
-        figures[name] = decision_figures(rs, decider)
+        figures[name] = decision_figures(rs, decider, lost)
     for n, rs in records.items():
         kind = sets[n].kind
         if sets[n].role != "held" or kind == "small":
@@ -387,7 +408,7 @@ def fit_all(sets: dict[str, Set], cfg: Config, work: Path, limit: int | None, lo
             full = collect(sets[n].index, sets[n].questions, cfg, fusion, work, cap[kind])
             figures[n] = {**{f"retrieval_{k}": v for k, v in retrieval_hits(full, fusion).items() if k != "n"}, **decision_figures(rs, decider)}
         elif kind == "near_miss":
-            figures[n] = decision_figures(rs, decider)
+            figures[n] = decision_figures(rs, decider, lost_answers(sets[n].questions.parent))
         else:
             outcomes = [decider.decide(candidates_of(r), r.unknown, r.question).outcome for r in rs]
             figures[n] = {"n": len(rs), "said_not_in_documents": float(np.mean([o == "none" for o in outcomes])),

@@ -155,3 +155,27 @@ def test_phrase_rows_take_the_readers_span_of_the_best_sentence_and_label_it_by_
                                   feats, np.array([False, True]), ["a", "a"], texts, ["T", "T"], 0.0, np.array([[0, 7], span]))
     x, y = fit.phrase_rows([rec([18, 21]), rec([29, 38]), rec([-1, -1])], sentence)
     assert x.shape == (2, len(F.PHRASE_FEATURES)) and y.tolist() == [True, False]  # no span: no phrase to judge
+
+
+def test_a_short_answer_is_right_only_when_it_holds_the_gold_answer_and_little_more():
+    assert fit.short_answer_right("80%", ["80%"]) and fit.short_answer_right("about 80%", ["80%"])
+    assert not fit.short_answer_right("Engineers make up 80% of the workforce", ["80%"])  # a clause, not a short answer
+    assert not fit.short_answer_right("70%", ["80%"]) and not fit.short_answer_right("80%", [])
+
+
+def test_near_miss_questions_that_lost_their_paragraph_with_another_are_found(tmp_path):
+    script = ROOT.parent / "shared" / "train" / "make_near_miss.py"
+    if not script.is_file():
+        pytest.skip("../shared/train is not beside this checkout")
+    src = tmp_path / "src_demo"
+    (src / "docs").mkdir(parents=True)
+    (src / "docs" / "a.txt").write_text("Alpha\n\nThe lab opened in 1990 with 40 engineers.\n\nIt moved to Marseille in 1990.\n\n"
+                                        "Its director is Ada Byron.", "utf-8")
+    rows = [{"question": "Who directs it?", "answers": ["Ada Byron"], "source": "a.txt"},
+            {"question": "How many engineers?", "answers": ["40 engineers"], "source": "a.txt"},
+            {"question": "When did the lab open?", "answers": ["1990"], "source": "a.txt"}]
+    out = fit._near_miss(script, src / "docs", "demo", rows, 1, 1, tmp_path)  # seed 1 shuffles them: engineers, lab, director
+    made = [json.loads(x) for x in (out / "questions.jsonl").read_text("utf-8").splitlines()]
+    assert [r["removed"] for r in made if r.get("unanswerable")] == ["a.txt#1"]
+    # "When did the lab open?" stays answerable through the other "1990", but its own paragraph is gone
+    assert fit.lost_answers(out) == {"When did the lab open?"}
