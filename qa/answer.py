@@ -270,10 +270,10 @@ def list_span(sentence: str, span: tuple[int, int], max_words: int = 6) -> tuple
     mine = next((i for i, (s, e, _) in enumerate(items) if s <= a and b <= e), None)
     if mine is None:
         return span
-    s, e, _ = items[mine]
-    opens = [m.end() for m in _BOUND.finditer(sentence, s, a)] + [m.end() for m in _LIST_CUE.finditer(sentence, s, a)]
-    own = sentence[max(opens, default=s) : e]
-    if len((own[: m.start()] if (m := _BOUND.search(own, b - max(opens, default=s))) else own).split()) > max_words:
+    s, e, _ = items[mine]  # the phrase's own item: from its opening (a cue, a dash, the stretch start) to a boundary after it
+    opening = max([m.end() for m in _BOUND.finditer(sentence, s, a)] + [m.end() for m in _LIST_CUE.finditer(sentence, s, a)], default=s)
+    closing = _BOUND.search(sentence, b, e)
+    if len(sentence[opening : closing.start() if closing else e].split()) > max_words:
         return span  # the phrase sits in a long clause, not in a list of short items
     last = mine
     for k in range(mine + 1, len(items)):  # the list closes with the item its conjunction introduces
