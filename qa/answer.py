@@ -309,18 +309,23 @@ def _cite(n: int, passage: Passage, span: tuple[int, int]) -> Citation:
                     text=c.text[span[0] : span[1]], passage=c.text, passage_start=c.start)
 
 
-def words(text: str) -> int:
-    """Words a reader reads (markers and emphasis left out), as the answer's bound counts them."""
-    return len(re.sub(r"\s*\[\d+\]", "", text).replace("**", "").split())
+def answer_text(answer: str) -> str:
+    """The answer as read: citation markers and emphasis removed."""
+    return re.sub(r"\s*\[\d+\]", "", answer).replace("**", "")
 
 
-def _quote(text: str, lang: Lang, max_words: int, around: tuple[int, int] | None = None) -> str:
-    """The sentence in the answer language's quotation marks, at most max_words words in all (marks and "…" included),
-    cut around a phrase when it is too long (a third of the words before it)."""
+def word_count(answer: str) -> int:
+    """Words a reader reads, as the answer's bound (answer_max_words) counts them."""
+    return len(answer_text(answer).split())
+
+
+def _quote(text: str, lang: Lang, max_words: int | None = None, around: tuple[int, int] | None = None) -> str:
+    """The sentence in the answer language's quotation marks, whole or at most max_words words in all (marks and "…"
+    included), cut around a phrase when it is too long (a third of the words before it)."""
     left, right = QUOTES[lang]
-    marks = words(f"{left}x{right}") - 1  # French marks stand apart and count as words
+    marks = word_count(f"{left}x{right}") - 1  # French marks stand apart and count as words
     ws = text.split()
-    if len(ws) + marks > max_words:
+    if max_words is not None and len(ws) + marks > max_words:
         keep = max(1, max_words - marks - 2)  # room for an ellipsis at each end
         first = len(text[: around[0]].split()) if around else 0
         lo = max(0, min(first - keep // 3, len(ws) - keep))
@@ -352,29 +357,21 @@ def compose(prepared: Prepared, evidence: Evidence, short: tuple[int, int] | Non
         frame = f"**{phrase}** — " + (according[0].lower() + according[1:] if other else "")
     else:
         frame = ACCORDING[lang].format(lang=other)
-    around = short or reader_span(evidence, best)  # where the answer most likely is, kept when a long sentence is cut
-    budget = cfg.answer_max_words - words(frame)
+    around = short or evidence.candidates.reader_span(best)  # where the answer most likely is, kept when a long sentence is cut
+    budget = cfg.answer_max_words - word_count(frame)
     citations, quotes = [], []
     for i in [best] + (d.also if outcome == "answer" else []):
         text = evidence.text(i)
-        if quotes and words(_quote(text, lang, len(text.split()) + 2)) > budget:
+        if quotes and word_count(_quote(text, lang)) > budget:
             break  # a further sentence only whole, and within the bound
         quote = _quote(text, lang, budget, around if i == best else None)
         passage = evidence.passages[evidence.candidates.passage[i]]
         citations.append(_cite(len(citations) + 1, passage, (int(evidence.candidates.start[i]), int(evidence.candidates.end[i]))))
         quotes.append(f"{quote} [{citations[-1].n}]")
-        budget -= words(quote)
+        budget -= word_count(quote)
     if outcome == "closest":
         return Answer(prepared.question, frame + quotes[0], True, citations[:1], prepared.query, lang, outcome="closest")
     return Answer(prepared.question, frame + " ".join(quotes), False, citations, prepared.query, lang, short=phrase)
-
-
-def reader_span(evidence: Evidence, i: int) -> tuple[int, int] | None:
-    """The reader's best span in candidate sentence i (offsets in the sentence), None when it was not read."""
-    c = evidence.candidates
-    if not len(c.spans) or c.spans[i][0] < 0:
-        return None
-    return int(c.spans[i][0] - c.start[i]), int(c.spans[i][1] - c.start[i])
 
 
 def postprocess(prepared: Prepared, evidence: Evidence, generated: str, small: bool, cfg: Config, short=None) -> Answer:

@@ -107,6 +107,12 @@ class Candidates:
     def __len__(self) -> int:
         return len(self.passage)
 
+    def reader_span(self, i: int) -> tuple[int, int] | None:
+        """The reader's best span in sentence i, offsets in the sentence; None when it was not read."""
+        if not len(self.spans) or self.spans[i][0] < 0:
+            return None
+        return int(self.spans[i][0] - self.start[i]), int(self.spans[i][1] - self.start[i])
+
 
 def _coverage(wanted: dict[str, float], have: set[str]) -> float:
     total = sum(wanted.values())

@@ -121,11 +121,11 @@ def lost_answers(near_miss: Path) -> set[str]:
     paragraph that answered them and are near misses in fact."""
     rows = [json.loads(x) for x in (near_miss / "questions.jsonl").read_text("utf-8").splitlines() if x.strip()]
     docs = near_miss.parent / near_miss.name.replace("nm_", "src_", 1) / "docs"
+    removed = [r["removed"].rsplit("#", 1) for r in rows if r.get("unanswerable")]
+    paragraphs = {doc: (docs / doc).read_text("utf-8").lower().split("\n\n") for doc in {d for d, _ in removed}}
     deleted: dict[str, list[str]] = {}
-    for r in rows:
-        if r.get("unanswerable"):
-            doc, i = r["removed"].rsplit("#", 1)
-            deleted.setdefault(doc, []).append((docs / doc).read_text("utf-8").split("\n\n")[int(i)].lower())
+    for doc, i in removed:
+        deleted.setdefault(doc, []).append(paragraphs[doc][int(i)])
     return {r["question"] for r in rows if not r.get("unanswerable")
             and any(a.lower() in p for a in r["answers"] for p in deleted.get(r["source"], []))}
 
@@ -172,7 +172,7 @@ def collect(index_dir: Path, questions: Path, cfg: Config, fusion: np.ndarray, w
         c = F.candidates(q, passages, ix, pool.sentence_keyword, readings)
         chunks = [passages[p].chunk for p in c.passage]
         texts = [ch.text[a:b] for ch, a, b in zip(chunks, c.start, c.end)]
-        spans = np.where(c.spans >= 0, c.spans - c.start[:, None], -1)
+        spans = np.array([c.reader_span(i) or (-1, -1) for i in range(len(c))], np.int64).reshape(-1, 2)
         records.append(Record(
             case.question, q.lang, case.source or "", case.answers, case.unanswerable, pool.features, pool_labels, c.features,
             np.array([gold(ch.source, t) for ch, t in zip(chunks, texts)], dtype=bool), [ch.source for ch in chunks], texts,

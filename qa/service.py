@@ -171,7 +171,7 @@ class Assistant:
         """The short answer's span in the best sentence: the reader's, or (short_answer = "generator") the small model's."""
         sentence = evidence.text(best)
         if self.cfg.short_answer == "reader":
-            span = A.reader_span(evidence, best)
+            span = evidence.candidates.reader_span(best)
             return A.reader_phrase(sentence, span, prepared.focus, prepared.lang) if span else None
         prompt, _ = A.build_prompt(prepared, evidence, True)
         generated = "".join(self.generator.stream(prompt, max_new_tokens=self.cfg.max_new_tokens, stop=("\n",), allowed_text=sentence))
