@@ -61,10 +61,15 @@ class Assistant:
         return self._reader
 
     @property
+    def large(self) -> bool:
+        """Whether the generator is a large model that writes the answer's sentences (known without loading it)."""
+        return not generators.spec(self.cfg.generator).small
+
+    @property
     def writes(self) -> bool:
         """Whether the generator writes any of the answer: a large model its sentences, a small one the short answer only
         when short_answer is "generator" (otherwise the reader's span is the short answer and the generator is not loaded)."""
-        return not generators.spec(self.cfg.generator).small or self.cfg.short_answer == "generator"
+        return self.large or self.cfg.short_answer == "generator"
 
     def searcher(self) -> Searcher:
         """The searcher over the newest loadable index (checked on every call: a stat of CURRENT)."""
@@ -149,7 +154,7 @@ class Assistant:
         d = evidence.decision
         yield {"type": "sources", "query": prepared.query, "passages": [p.to_dict() for p in evidence.passages[: self.cfg.top_k]]}
         yield {"type": "decision", "outcome": d.outcome, "p_answer": d.p_answer, "p_relevant": d.p_relevant}
-        if d.outcome != "none" and not self.generator.small:  # a large model reads the passages itself; its sentences are verified
+        if d.outcome != "none" and self.large:  # a large model reads the passages itself; its sentences are verified
             prompt, system = A.build_prompt(prepared, evidence, False)
             yield from self._stream_large(prepared, evidence, prompt, system, timings, t0)
             return

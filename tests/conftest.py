@@ -49,7 +49,7 @@ def seed_index(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def assistant(seed_index):
-    """The full pipeline (reranker and generator loaded) over the seed index."""
+    """The full pipeline over the seed index, its models loaded (Gemma only when a test asks for assistant.generator)."""
     from qa.config import Config
     from qa.service import Assistant
 

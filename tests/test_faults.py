@@ -58,18 +58,20 @@ def test_corrupt_embedder_cache_is_rebuilt(tmp_path):
     assert abs(float((again.encode(["Engineers make up 80% of the workforce."]) @ v.T)[0, 0]) - 1) < 1e-5
 
 
-def test_corrupt_generator_cache_is_converted_again(tmp_path, seed_index, assistant):  # assistant: the cache exists
-    """A truncated Gemma cache: `qa ask` converts the GGUF again (about a minute) and answers."""
+def test_corrupt_generator_cache_is_converted_again(tmp_path, seed_index, assistant):
+    """A truncated Gemma cache: `qa ask` with Gemma writing the short answer converts the GGUF again (about a minute) and
+    answers."""
     from qa.config import Config
     from qa.generators.huggingface import CONVERT_VERSION, MODEL_NAME
 
+    _ = assistant.generator  # Gemma loaded once: its converted cache exists
     real = Config().cache_dir
     cache = tmp_path / "cache"
     gemma = real / f"{MODEL_NAME}-v{CONVERT_VERSION}"
     shutil.copytree(gemma, cache / gemma.name, ignore=shutil.ignore_patterns("model.safetensors"))
     with open(gemma / "model.safetensors", "rb") as src:
         (cache / gemma.name / "model.safetensors").write_bytes(src.read(1 << 20))  # cut after 1 MiB
-    env = {**os.environ, "QA_CACHE_DIR": str(cache)}
+    env = {**os.environ, "QA_CACHE_DIR": str(cache), "QA_SHORT_ANSWER": "generator"}
     out = subprocess.run(QA + ["ask", "What share of the workforce are engineers?", "--index", str(seed_index), "--json"],
                          env=env, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-2000:]

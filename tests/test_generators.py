@@ -183,16 +183,19 @@ def test_assistant_with_the_openai_backend_verifies_the_answer(endpoint, seed_in
     assert answer.citations and "Engineers make up 80% of the workforce." in answer.citations[0].passage
 
 
-def test_with_the_openai_backend_nothing_loads_gemma(endpoint, seed_index, tmp_path):
-    """A new process, an empty model cache: `qa ask` answers through the endpoint and never converts or loads Gemma."""
+@pytest.mark.parametrize("backend", ["openai", "default"])
+def test_with_the_openai_backend_or_by_default_nothing_loads_gemma(endpoint, seed_index, tmp_path, backend):
+    """A new process, an empty model cache: `qa ask` answers (through the endpoint, or with the reader's short answer by
+    default) and never converts or loads Gemma."""
     import os
     import subprocess
     import sys
 
     from .conftest import ROOT
 
-    env = {**os.environ, "QA_CACHE_DIR": str(tmp_path / "cache"), "QA_GENERATOR": "openai", "QA_OPENAI_BASE_URL": endpoint,
-           "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "QA_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    if backend == "openai":
+        env |= {"QA_GENERATOR": "openai", "QA_OPENAI_BASE_URL": endpoint}
     out = subprocess.run([sys.executable, "-c", "import sys; from qa.cli import main; code = main(sys.argv[1:]); "
                           "print('GEMMA_LOADED', 'transformers' in sys.modules); sys.exit(code)",
                           "ask", "What share of the workforce are engineers?", "--index", str(seed_index), "--json"],
