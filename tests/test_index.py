@@ -172,15 +172,15 @@ def _start_build(cfg, **env):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
 
 
-def _assert_previous_index_serves(cfg, before):
+def _assert_previous_index_serves(cfg, before, added="big.txt"):
     assert current_generation(cfg.index_dir) == before
     assert {c.source for c in Index.load(cfg.index_dir).chunks} == {"laser.txt"}
     report = index.build(cfg, log=lambda m: None)  # the next build completes and cleans the leftovers
-    assert report.added == ["big.txt"]
+    assert report.added == [added]
     assert not [p for p in cfg.index_dir.iterdir() if ".tmp-" in p.name]
 
 
-BIG = "\n\n".join(" ".join(f"Paragraph {p} sentence {i} about photonics in Provence." for i in range(10)) for p in range(150))
+BIG = "\n\n".join(" ".join(f"Paragraph {p} sentence {i} about photonics in Provence." for i in range(10)) for p in range(40))  # seconds of embedding
 
 
 def test_build_killed_while_embedding_leaves_the_previous_index_usable(tmp_path):
@@ -200,12 +200,12 @@ def test_build_killed_while_writing_leaves_the_previous_index_usable(tmp_path):
     cfg = setup_seeds(tmp_path, laser__txt=LASER)
     index.build(cfg, log=lambda m: None)
     before = current_generation(cfg.index_dir)
-    (cfg.seeds_dir / "big.txt").write_text(BIG, "utf-8")
+    (cfg.seeds_dir / "fibre.txt").write_text(FIBRE, "utf-8")  # small: the kill comes after embedding, whatever its size
     proc = _start_build(cfg, QA_TEST_KILL_WHILE_WRITING="1")
     proc.communicate(timeout=300)
     assert proc.returncode == -signal.SIGKILL
     assert [p for p in cfg.index_dir.iterdir() if ".tmp-" in p.name]  # a half-written generation was left...
-    _assert_previous_index_serves(cfg, before)  # ...and is never used
+    _assert_previous_index_serves(cfg, before, "fibre.txt")  # ...and is never used
 
 
 def test_concurrent_builds_are_refused(tmp_path):
