@@ -40,9 +40,10 @@ from .search import DEFAULT_FUSION, FUSION_FEATURES, Searcher
 
 HELD_SHARE = 1 / 3  # share of the articles held out
 TARGET_FALSE_REFUSALS = 0.08  # the answer threshold refuses this share of the fitting articles' answerable questions
-RELEVANT_RECALL = 0.95  # the relevance threshold keeps this share of on-topic questions "closest" rather than "none"
+RELEVANT_RECALL = 0.95  # the relevance threshold keeps this share of the fitting on-topic questions "closest" rather than "none"
 PHRASE_PRECISION = 0.95  # the phrase threshold: this share of accepted short answers hold the gold answer on fitting articles (the reader learned from them: held out it is about 0.9)
 ALSO_PROBABILITY = 0.5  # a second sentence is quoted only when it is at least this likely to answer too
+OFF_TOPIC_SMALL = 10  # questions of other articles asked of each small corpus (nothing there is on their subject)
 COLLECT_VERSION = "4"  # bump when what collect() records changes (the cache is then rebuilt)
 
 
@@ -97,9 +98,10 @@ def _near_miss(script: Path, docs: Path, name: str, questions: list[dict], n: in
 
 
 def _small_corpora(script: Path, docs: Path, name: str, articles: set[str], rows: list[dict], groups: int, size: int,
-                   paragraphs: int, seed: int, work: Path) -> list[Path]:
+                   paragraphs: int, seed: int, work: Path) -> list[tuple[Path, Path]]:
     """Small corpora, like a site with a few short pages (the seed is one): `size` articles each, cut to their first
-    `paragraphs` paragraphs, with 5 near misses and 5 answerable questions made by make_near_miss.py."""
+    `paragraphs` paragraphs, with 5 near misses and 5 answerable questions made by make_near_miss.py; and, for each,
+    OFF_TOPIC_SMALL questions of the other articles (same language, nothing on their subject there)."""
     names = sorted(articles)
     random.Random(seed).shuffle(names)
     out = []
@@ -111,7 +113,10 @@ def _small_corpora(script: Path, docs: Path, name: str, articles: set[str], rows
             for article in chosen:
                 text = (docs / article).read_text("utf-8").split("\n\n")
                 (src / article).write_text("\n\n".join(text[: paragraphs + 1]), "utf-8")  # the title line, then paragraphs
-        out.append(_near_miss(script, src, f"small_{name}_{g}", [r for r in rows if r["source"] in chosen], 5, seed + g, work))
+        others = [r for r in rows if r["source"] in articles and r["source"] not in chosen]
+        off = random.Random(seed + 1000 + g).sample(others, min(OFF_TOPIC_SMALL, len(others)))
+        out.append((_near_miss(script, src, f"small_{name}_{g}", [r for r in rows if r["source"] in chosen], 5, seed + g, work),
+                    _write_questions(work / "small" / f"{name}_{g}" / "off_topic.jsonl", off)))
     return out
 
 
@@ -184,20 +189,21 @@ def collect(index_dir: Path, questions: Path, cfg: Config, fusion: np.ndarray, w
 
 # --- fitting (numpy and scipy: small models, exact and deterministic) ---
 
-def fit_linear(x: np.ndarray, y: np.ndarray, l2: float = 1.0) -> Linear:
-    """L2-regularised logistic regression on standardised inputs (L-BFGS)."""
+def fit_linear(x: np.ndarray, y: np.ndarray, l2: float = 1.0, weights: np.ndarray | None = None) -> Linear:
+    """L2-regularised logistic regression on standardised inputs (L-BFGS), each row weighted (default 1)."""
     from scipy.optimize import minimize
 
     mean, scale = x.mean(0), x.std(0)
     scale[scale < 1e-6] = 1.0
     z = (x - mean) / scale
     y = y.astype(np.float64)
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, np.float64)
 
     def loss(theta):
         s = z @ theta[:-1] + theta[-1]
         p = sigmoid(s)
-        nll = np.sum(np.logaddexp(0, s) - y * s)
-        return nll + 0.5 * l2 * theta[:-1] @ theta[:-1], np.append(z.T @ (p - y) + l2 * theta[:-1], np.sum(p - y))
+        nll = np.sum(w * (np.logaddexp(0, s) - y * s))
+        return nll + 0.5 * l2 * theta[:-1] @ theta[:-1], np.append(z.T @ (w * (p - y)) + l2 * theta[:-1], np.sum(w * (p - y)))
 
     theta = minimize(loss, np.zeros(z.shape[1] + 1), jac=True, method="L-BFGS-B").x
     return Linear(mean.astype(np.float32), scale.astype(np.float32), theta[:-1].astype(np.float32), float(theta[-1]))
@@ -283,7 +289,15 @@ def decision_figures(records: list[Record], d: Decider, lost: set[str] | None = 
             out["n_intact"], out["false_refusals_intact"] = len(intact), float(np.mean(intact)) if intact else 0.0
     if missing:
         out["near_misses_refused"] = float(np.mean([x.outcome != "answer" for x in missing]))
+    out["said_not_in_documents"] = float(np.mean([x.outcome == "none" for x in [x for _, x in answerable] + missing]))  # on topic: should be rare
     return out
+
+
+def off_topic_figures(records: list[Record], d: Decider) -> dict[str, float]:
+    """How questions asked of a corpus without their subject are met: "the documents do not say", or an answer."""
+    outcomes = [d.decide(candidates_of(r), r.unknown, r.question).outcome for r in records]
+    return {"n": len(records), "said_not_in_documents": float(np.mean([o == "none" for o in outcomes])),
+            "answered": float(np.mean([o == "answer" for o in outcomes]))}
 
 
 @dataclass
@@ -293,7 +307,8 @@ class Set:
     index: Path
     questions: Path
     role: str  # fit or held
-    kind: str  # answers, near_miss (half answerable, half not), cross_language, off_topic
+    kind: str  # answers, near_miss (half answerable, half not), cross_language, small (a small corpus: near misses and
+    # answerable), off_topic (asked of another corpus), off_topic_small (asked of a small corpus)
 
 
 def prepare_sets(train: Path, dev: Path, work: Path, cfg: Config, seed: int, log) -> dict[str, Set]:
@@ -316,8 +331,10 @@ def prepare_sets(train: Path, dev: Path, work: Path, cfg: Config, seed: int, log
                                                      nm / "questions.jsonl", part, "near_miss")
             groups = small[0] if part == "fit" else small[1]
             log(f"index: small corpora of {corpus} {part}")
-            for nm in _small_corpora(train / "make_near_miss.py", docs, f"{corpus}_{part}", articles, rows, groups, small[2], small[3], s, work):
+            for nm, off in _small_corpora(train / "make_near_miss.py", docs, f"{corpus}_{part}", articles, rows, groups, small[2], small[3], s,
+                                          work):
                 sets[nm.name] = Set(build_index(nm / "docs", work / "index" / nm.name, cfg, base[corpus]), nm / "questions.jsonl", part, "small")
+                sets[f"off_topic_{nm.name}"] = Set(sets[nm.name].index, off, part, "off_topic_small")
     log("index: squad_a")
     squad_a = build_index(dev / "squad_a" / "docs", work / "index" / "squad_a", cfg)
     cross = [json.loads(x) for p in (dev / "squad_a_fr" / "questions.jsonl", ROOT / "tests" / "eval" / "squad_fr_questions.jsonl")
@@ -337,16 +354,18 @@ def prepare_sets(train: Path, dev: Path, work: Path, cfg: Config, seed: int, log
     return sets
 
 
-def relevant_label(r: Record, logits: np.ndarray) -> bool:
-    """On the question's subject: its best sentence comes from the question's own article."""
-    return r.sources[int(np.argmax(logits))] == r.source
+def kind_weights(kinds: list[str]) -> np.ndarray:
+    """Sample weights under which every kind of set weighs the same in all (the few small corpora as much as the big
+    answers sets)."""
+    count = {k: kinds.count(k) for k in set(kinds)}
+    return np.array([len(kinds) / len(count) / count[k] for k in kinds])
 
 
 def fit_all(sets: dict[str, Set], cfg: Config, work: Path, limit: int | None, log) -> tuple[Decider, dict]:
     """Fit the five models on the fitting sets, choose the thresholds there, and measure the held-out sets."""
     fit_names = [n for n, s in sets.items() if s.role == "fit"]
     cap = {"answers": limit or 2000, "near_miss": limit or 1000, "cross_language": limit or 1000, "off_topic": limit or 300,
-           "small": limit or 100}
+           "small": limit or 100, "off_topic_small": limit or 100}
     log("collect: first stage")
     first = {n: collect(sets[n].index, sets[n].questions, cfg, np.array(DEFAULT_FUSION), work, min(cap[sets[n].kind], 800), read=False)
              for n in fit_names if sets[n].kind in ("answers", "cross_language")}  # six weights: a sample is enough
@@ -364,20 +383,21 @@ def fit_all(sets: dict[str, Set], cfg: Config, work: Path, limit: int | None, lo
     sentence = fit_linear(x, y)
     log("fitted: sentence")
 
-    # Answerable: the answers sets and the answerable halves of the near-miss sets and of the small corpora; not: the
-    # other halves and the off-topic questions.
+    # Answerable: the answerable questions of the answers and cross-language sets and of the near-miss sets and small
+    # corpora; not: their unanswerable ones and the off-topic questions.
     tagged = [(r, sets[n].kind) for n, rs in fit.items() for r in rs]
     q_records = [r for r, _ in tagged]
-    answerable_mask = np.array([kind in ("answers", "cross_language") or (kind in ("near_miss", "small") and not r.unanswerable)
-                                for r, kind in tagged])
+    answerable_mask = np.array([kind in ("answers", "cross_language", "near_miss", "small") and not r.unanswerable for r, kind in tagged])
     qx, qy, same = question_rows(q_records, sentence)
     answerable = fit_linear(qx, qy)
     p = sigmoid(answerable(qx))
     t_answer = threshold_for_false_refusals(p[answerable_mask & same], TARGET_FALSE_REFUSALS)
     t_foreign = threshold_for_false_refusals(p[answerable_mask & ~same], TARGET_FALSE_REFUSALS)
 
-    ry = np.array([relevant_label(r, sentence(sentence_inputs(r.feats))) for r in q_records])
-    relevant = fit_linear(qx, ry)
+    # On the subject: the question's article is in the corpus (every set but the off-topic ones), whatever was retrieved.
+    kinds = [kind for _, kind in tagged]
+    ry = np.array([not kind.startswith("off_topic") for kind in kinds])
+    relevant = fit_linear(qx, ry, weights=kind_weights(kinds))
     pr = sigmoid(relevant(qx))
     t_relevant = float(np.quantile(pr[ry], 1 - RELEVANT_RECALL))
     log("fitted: answerable, relevant")
@@ -395,14 +415,15 @@ def fit_all(sets: dict[str, Set], cfg: Config, work: Path, limit: int | None, lo
     small: dict[str, list[Record]] = {}  # the small corpora, reported together by source and part
     lost: set[str] = set()
     for n, rs in records.items():
-        if sets[n].role == "held" and sets[n].kind == "small":
+        if sets[n].role == "held" and sets[n].kind in ("small", "off_topic_small"):
             small.setdefault(n.rsplit("_", 1)[0], []).extend(rs)
-            lost |= lost_answers(sets[n].questions.parent)
+            if sets[n].kind == "small":
+                lost |= lost_answers(sets[n].questions.parent)
     for name, rs in small.items():
-        figures[name] = decision_figures(rs, decider, lost)
+        figures[name] = off_topic_figures(rs, decider) if name.startswith("off_topic") else decision_figures(rs, decider, lost)
     for n, rs in records.items():
         kind = sets[n].kind
-        if sets[n].role != "held" or kind == "small":
+        if sets[n].role != "held" or kind in ("small", "off_topic_small"):
             continue
         if kind in ("answers", "cross_language"):
             full = collect(sets[n].index, sets[n].questions, cfg, fusion, work, cap[kind])
@@ -410,9 +431,7 @@ def fit_all(sets: dict[str, Set], cfg: Config, work: Path, limit: int | None, lo
         elif kind == "near_miss":
             figures[n] = decision_figures(rs, decider, lost_answers(sets[n].questions.parent))
         else:
-            outcomes = [decider.decide(candidates_of(r), r.unknown, r.question).outcome for r in rs]
-            figures[n] = {"n": len(rs), "said_not_in_documents": float(np.mean([o == "none" for o in outcomes])),
-                          "answered": float(np.mean([o == "answer" for o in outcomes]))}
+            figures[n] = off_topic_figures(rs, decider)
     held_phrase = phrase_rows([r for n, rs in records.items() if sets[n].role == "held" and sets[n].kind == "answers" for r in rs],
                               sentence)
     accepted = sigmoid(decider.phrase(held_phrase[0])) >= decider.thresholds["phrase"]

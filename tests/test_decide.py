@@ -84,6 +84,21 @@ def test_logistic_fit_learns_the_informative_feature_and_the_fusion_prefers_it()
     assert np.argmax(w) == 0 and fit.retrieval_hits(records, w)["hit@1"] > 0.9
 
 
+def test_a_weighted_fit_counts_a_row_of_weight_two_as_that_row_twice_and_kinds_weigh_the_same():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((120, 2))
+    y = x[:, 0] + rng.standard_normal(120) > 0
+    w = np.where(np.arange(120) < 30, 2.0, 1.0)
+    twice = fit.fit_linear(np.vstack([x, x[:30]]), np.concatenate([y, y[:30]]))
+    weighted = fit.fit_linear(x, y, weights=w)
+    z = rng.standard_normal((50, 2))
+    # the standardisation differs (duplicated rows move the mean), the fitted function barely does
+    assert np.allclose(twice(z), weighted(z), atol=0.05)
+    assert not np.allclose(fit.fit_linear(x, y)(z), weighted(z), atol=0.05)
+    kw = fit.kind_weights(["answers"] * 90 + ["small"] * 10)
+    assert np.isclose(kw[:90].sum(), kw[90:].sum()) and np.isclose(kw.sum(), 100)
+
+
 def test_the_article_split_is_seeded_disjoint_and_holds_out_a_third():
     docs = ROOT.parent / "shared" / "train" / "squad" / "docs"
     if not docs.is_dir():
