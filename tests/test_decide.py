@@ -194,3 +194,19 @@ def test_near_miss_questions_that_lost_their_paragraph_with_another_are_found(tm
     assert [r["removed"] for r in made if r.get("unanswerable")] == ["a.txt#1"]
     # "When did the lab open?" stays answerable through the other "1990", but its own paragraph is gone
     assert fit.lost_answers(out) == {"When did the lab open?"}
+
+
+def test_the_hand_written_question_sets_ask_about_held_out_articles_that_hold_their_answers():
+    """The paraphrases and the French translations are of held-out squad questions, so the fit never saw their articles."""
+    docs = ROOT.parent / "shared" / "train" / "squad" / "docs"
+    if not docs.is_dir():
+        pytest.skip("../shared/train is not beside this checkout")
+    _, held = fit.split_articles(docs, Decider.load(SHIPPED).meta["seed"])
+    asked = {json.loads(x)["question"] for x in (ROOT.parent / "shared" / "train" / "squad" / "questions.jsonl").open(encoding="utf-8")}
+    for name, original in (("squad_held_paraphrases.jsonl", "original"), ("squad_held_fr.jsonl", "question_en")):
+        rows = [json.loads(x) for x in (ROOT / "tests" / "eval" / name).open(encoding="utf-8")]
+        assert len(rows) >= 40
+        for r in rows:
+            assert r["source"] in held and r[original] in asked and r["question"] != r[original], r
+            assert any(a.lower() in (docs / r["source"]).read_text("utf-8").lower() for a in r["answers"]), r
+
