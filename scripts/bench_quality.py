@@ -6,8 +6,8 @@ Sets (held-out articles are those of the decision file's seed; indexes come from
   squad_held            held-out ../shared/train/squad articles
   piaf_held             held-out ../shared/train/piaf articles (French)
   french_over_english   tests/eval/squad_held_fr.jsonl: held-out squad questions translated by hand
-  paraphrases_held      tests/eval/squad_held_paraphrases.jsonl: 40 held-out squad questions reworded by hand as a
-                        visitor might ask them; paraphrased_originals_held: the same 40 as SQuAD wrote them
+  *_paraphrases_held    tests/eval/{squad,piaf}_held_paraphrases.jsonl: 40 held-out questions each, reworded by hand as
+                        a visitor might ask them; *_paraphrased_originals_held: the same 40 as the corpus wrote them
   near_miss_*_held      held-out articles with the answering paragraph deleted (half answerable; the false refusals
                         are also given over the answerable questions whose own paragraph was not deleted with another's)
   squad_a, squad_a_fr, near_miss_squad_a   the public development set (tuned freely, so reported apart)
@@ -80,12 +80,14 @@ def main() -> int:
     runs |= {"squad_a": (squad_a, SHARED / "eval" / "squad_a" / "questions.jsonl"),
              "squad_a_fr": (squad_a, SHARED / "eval" / "squad_a_fr" / "questions.jsonl"),
              "near_miss_squad_a": (sets["near_miss_squad_a"].index, sets["near_miss_squad_a"].questions)}
-    paraphrases = ROOT / "tests" / "eval" / "squad_held_paraphrases.jsonl"
-    originals = Path(tempfile.mkdtemp()) / "originals.jsonl"
-    rows = [json.loads(x) for x in paraphrases.read_text("utf-8").splitlines() if x.strip()]
-    originals.write_text("".join(json.dumps({**r, "question": r["original"]}, ensure_ascii=False) + "\n" for r in rows), "utf-8")
-    runs |= {"paraphrases_held": (sets["squad_held"].index, paraphrases),
-             "paraphrased_originals_held": (sets["squad_held"].index, originals)}
+    originals = Path(tempfile.mkdtemp())
+    for corpus in ("squad", "piaf"):  # reworded by hand, and the same questions as the corpus wrote them
+        paraphrases = ROOT / "tests" / "eval" / f"{corpus}_held_paraphrases.jsonl"
+        rows = [json.loads(x) for x in paraphrases.read_text("utf-8").splitlines() if x.strip()]
+        written = originals / f"{corpus}.jsonl"
+        written.write_text("".join(json.dumps({**r, "question": r["original"]}, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+        runs |= {f"{corpus}_paraphrases_held": (sets[f"{corpus}_held"].index, paraphrases),
+                 f"{corpus}_paraphrased_originals_held": (sets[f"{corpus}_held"].index, written)}
     seed_index = Path(tempfile.mkdtemp()) / "index"
     index.build(Config(**{**cfg.__dict__, "index_dir": seed_index}), log=lambda m: None)
     limit = args.limit or None
@@ -106,7 +108,7 @@ def main() -> int:
         results[f"seed_{lang}"], _ = run_set(cfg, seed_index, seed, None, lambda c, lang=lang: detect_language(c.question) == lang)
     results["seed_all"], _ = run_set(cfg, seed_index, seed, None)
     shutil.rmtree(seed_index.parent, ignore_errors=True)
-    shutil.rmtree(originals.parent, ignore_errors=True)
+    shutil.rmtree(originals, ignore_errors=True)
     if not args.skip_build:
         results["index_build"] = build_throughput(cfg)
     keys = ("n", "n_unanswerable", "retrieval_hit@1", "retrieval_hit@5", "answer_accuracy", "refusal_accuracy", "false_refusal_rate",
@@ -116,11 +118,11 @@ def main() -> int:
         return 0
     heads = [k.replace("retrieval_", "").replace("_rate", "") for k in keys]
     widths = [max(8, len(h) + 2) for h in heads]
-    print(f"{'set':<28}" + "".join(f"{h:>{w}}" for h, w in zip(heads, widths)))
+    print(f"{'set':<34}" + "".join(f"{h:>{w}}" for h, w in zip(heads, widths)))
     for name, m in results.items():
         if name == "index_build":
             continue
-        print(f"{name:<28}" + "".join(f"{m[k]:>{w}}" if isinstance(m[k], int) else f"{m[k]:>{w}.3f}" for k, w in zip(keys, widths)))
+        print(f"{name:<34}" + "".join(f"{m[k]:>{w}}" if isinstance(m[k], int) else f"{m[k]:>{w}.3f}" for k, w in zip(keys, widths)))
     for name, m in results.items():
         if "n_intact" in m:
             print(f"{name}: false refusals {m['false_refusal_rate']:.3f} of all answerable, {m['false_refusal_rate_intact']:.3f} of "

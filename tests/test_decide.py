@@ -197,13 +197,15 @@ def test_near_miss_questions_that_lost_their_paragraph_with_another_are_found(tm
 
 
 def test_the_hand_written_question_sets_ask_about_held_out_articles_that_hold_their_answers():
-    """The paraphrases and the French translations are of held-out squad questions, so the fit never saw their articles."""
-    docs = ROOT.parent / "shared" / "train" / "squad" / "docs"
-    if not docs.is_dir():
+    """The paraphrases and the French translations are of held-out questions, so the fit never saw their articles."""
+    train = ROOT.parent / "shared" / "train"
+    if not train.is_dir():
         pytest.skip("../shared/train is not beside this checkout")
-    _, held = fit.split_articles(docs, Decider.load(SHIPPED).meta["seed"])
-    asked = {json.loads(x)["question"] for x in (ROOT.parent / "shared" / "train" / "squad" / "questions.jsonl").open(encoding="utf-8")}
-    for name, original in (("squad_held_paraphrases.jsonl", "original"), ("squad_held_fr.jsonl", "question_en")):
+    for corpus, name, original in (("squad", "squad_held_paraphrases.jsonl", "original"), ("piaf", "piaf_held_paraphrases.jsonl", "original"),
+                                   ("squad", "squad_held_fr.jsonl", "question_en")):
+        docs = train / corpus / "docs"
+        _, held = fit.split_articles(docs, Decider.load(SHIPPED).meta["seed"])
+        asked = {json.loads(x)["question"] for x in (train / corpus / "questions.jsonl").open(encoding="utf-8")}
         rows = [json.loads(x) for x in (ROOT / "tests" / "eval" / name).open(encoding="utf-8")]
         assert len(rows) >= 40
         for r in rows:
