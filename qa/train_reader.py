@@ -1,18 +1,23 @@
 """Fine-tune the reader (qa/reader.py) on ../shared/train, fitting articles only, and write qa/models/reader.npz.
 
     python -m qa.train_reader [--train ../shared/train] [--out FILE] [--seed 0] [--hours 2.5] [--limit N]
+                              [--swap 0.5] [--init qa/models/reader.npz --learning-rate 2.5e-4 --epochs 0.6]
 
 The articles are split as qa.fit splits them (same seed): the reader learns only from the fitting articles, so the
 decision fitted on its scores and every held-out figure stay honest. Each question gives a passage that holds its
 answer (the answer's first occurrence is the target span) and passages that do not (the target is <s>): the closest
 other passages of its own article (the near miss: on its subject, answer absent) and one from another article. French
 questions over English articles come from hand translations of fitting questions and of the public development set.
-Training is reproducible (fixed seed, fixed order) and stops after --hours; it then reports held-out figures.
+With --swap, a share of the fitting questions is reworded before training: some of their words that the answering
+passage also has become one of their nearest words by e5 vector (wages for salaries, entreprises for companies), so
+that the reader learns to answer a question that does not repeat the passage's words. --init continues from a saved
+reader. Training is reproducible (fixed seed, fixed order) and stops after --hours; it then reports held-out figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import math
 import random
@@ -30,7 +35,7 @@ from .chunking import Chunk, chunk_document
 from .config import ROOT, Config
 from .documents import load as load_document
 from .evaluate import contains_answer, normalize
-from .text import tokenize
+from .text import tokenize, vector_words
 
 RANK = 8  # low-rank updates of every attention and feed-forward matrix
 ALPHA = 16.0
@@ -39,6 +44,11 @@ BATCH_TOKENS = 2048  # a batch holds about this many tokens (pairs of similar le
 NEGATIVES_SAME = 2  # passages of the question's own article that do not hold the answer
 NEGATIVES_OTHER = 1  # passages of another article
 WARMUP = 0.05  # share of the planned steps with a rising learning rate
+SWAP_SHARE = 0.0  # share of fitting questions reworded through word neighbours (0: the shipped reader was trained so)
+SWAP_WORD = 0.5  # in a reworded question, chance that each word shared with the answering passage is swapped
+SWAP_NEIGHBOURS = 3  # a swapped word becomes one of its this many nearest words of another stem and spelling...
+SWAP_MIN_COSINE = 0.93  # ...whose e5 vector is at least this close (below, related words: church, religion)
+SWAP_MAX_SPELLING = 0.6  # a neighbour spelt this much alike (difflib ratio) is a look-alike (war, ware), not a synonym
 
 
 @dataclass
@@ -104,25 +114,105 @@ def make_examples(rows: list[dict], chunks: dict[str, list[Chunk]], group: str, 
     return out
 
 
+class WordSwapper:
+    """Rewords questions: words shared with the answering passage become near words by e5 vector (another stem)."""
+
+    def __init__(self, words: list[str], vectors: np.ndarray, rng: random.Random) -> None:
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        self.words, self.vectors, self.rng = words, vectors / np.maximum(norms, 1e-9), rng
+        self.row = {w: i for i, w in enumerate(words)}
+        self._near: dict[str, list[str]] = {}
+
+    def _stems(self, word: str) -> set[str]:
+        return {t for lang in ("en", "fr") for t in tokenize(word, lang)}
+
+    def neighbours(self, word: str) -> list[str]:
+        """The nearest words of another stem, closest first."""
+        if word not in self._near:
+            i = self.row.get(word)
+            out: list[str] = []
+            if i is not None:
+                sims = self.vectors @ self.vectors[i]
+                stems = self._stems(word)
+                for j in np.argsort(-sims)[: 8 * SWAP_NEIGHBOURS]:
+                    w = self.words[j]
+                    if sims[j] < SWAP_MIN_COSINE or len(out) == SWAP_NEIGHBOURS:
+                        break
+                    alike = difflib.SequenceMatcher(None, word, w).ratio() >= SWAP_MAX_SPELLING
+                    if w not in out and not (self._stems(w) & stems) and not alike:
+                        out.append(w)
+            self._near[word] = out
+        return self._near[word]
+
+    def reword(self, question: str, passage: str, lang: str) -> str:
+        """The question with some of the words it shares with the passage swapped (at least one when any can be)."""
+        passage_stems = set(tokenize(passage, "en")) | set(tokenize(passage, "fr"))
+        shared = [w for w in vector_words(question, lang) if self._stems(w) & passage_stems and self.neighbours(w)]
+        if not shared:
+            return question
+        chosen = [w for w in shared if self.rng.random() < SWAP_WORD] or [self.rng.choice(shared)]
+        for w in chosen:
+            new = self.rng.choice(self.neighbours(w))
+            question = re.sub(rf"(?<!\w){re.escape(w)}(?!\w)", new, question, count=1, flags=re.IGNORECASE)
+        return question
+
+
+def word_swapper(chunks: dict[str, list[Chunk]], cfg: Config, rng: random.Random) -> WordSwapper:
+    """A WordSwapper over the fitting articles' vocabulary, its e5 word vectors as the index makes them (those of
+    the fitting indexes under the cache are reused)."""
+    from . import embedders
+    from .errors import QAError
+    from .index import Index, _term_vectors
+
+    every = [c for cs in chunks.values() for c in cs]
+    spec = embedders.spec(cfg.embedder)
+    for corpus in ("squad", "piaf"):
+        try:
+            _term_vectors(cfg, spec.model_id, spec.dim, [], Index.load(cfg.cache_dir / "fit" / "index" / corpus), None)
+        except QAError:  # no fitting index yet: the words are embedded below
+            pass
+    words, vectors = _term_vectors(cfg, spec.model_id, spec.dim, every, None, None)
+    return WordSwapper(words, vectors, rng)
+
+
+def reworded(rows: list[dict], chunks: dict[str, list[Chunk]], swapper: WordSwapper, share: float, lang: str,
+             rng: random.Random) -> list[dict]:
+    """The rows, a share of them with their question reworded against the passage that answers it."""
+    out = []
+    for r in rows:
+        holding = [c for c in chunks.get(r.get("source") or "", []) if r.get("answers") and contains_answer(c.text, r["answers"])]
+        if holding and rng.random() < share:
+            r = {**r, "question": swapper.reword(r["question"], holding[0].text, lang), "original": r["question"]}
+        out.append(r)
+    return out
+
+
 def _read_rows(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text("utf-8").splitlines() if x.strip()]
 
 
-def datasets(train: Path, dev: Path, cfg: Config, seed: int, limit: int | None) -> tuple[list[Example], list[Example]]:
+def datasets(train: Path, dev: Path, cfg: Config, seed: int, limit: int | None,
+             swap: float = SWAP_SHARE) -> tuple[list[Example], list[Example]]:
     """(fitting examples, held-out examples) from the article split of qa.fit."""
     from .fit import split_articles
 
     rng = random.Random(seed)
     fit_ex, held_ex = [], []
-    for corpus, lang in (("squad", "en"), ("piaf", "fr")):
+    parts = {}
+    for corpus in ("squad", "piaf"):
         docs = train / corpus / "docs"
         fit, held = split_articles(docs, seed)
+        parts[corpus] = {"fit": _chunks(docs, fit, cfg), "held": _chunks(docs, held, cfg)}
+    swapper = word_swapper({**parts["squad"]["fit"], **parts["piaf"]["fit"]}, cfg, random.Random(seed)) if swap else None
+    for corpus, lang in (("squad", "en"), ("piaf", "fr")):
         rows = _read_rows(train / corpus / "questions.jsonl")
-        for part, articles, bucket in (("fit", fit, fit_ex), ("held", held, held_ex)):
-            chunks = _chunks(docs, articles, cfg)
-            mine = [r for r in rows if r["source"] in articles]
+        for part, bucket in (("fit", fit_ex), ("held", held_ex)):
+            chunks = parts[corpus][part]
+            mine = [r for r in rows if r["source"] in chunks]
             if limit:
                 mine = mine[: limit if part == "fit" else max(100, limit // 4)]
+            if swapper and part == "fit":
+                mine = reworded(mine, chunks, swapper, swap, lang, rng)
             bucket += make_examples(mine, chunks, f"{corpus}:{lang}", rng)
             if corpus == "squad" and part == "fit":
                 fr = _read_rows(ROOT / "tests" / "eval" / "squad_fit_fr.jsonl")
@@ -168,7 +258,8 @@ def batches(items: list[tuple[R.Pair, tuple[int, int]]], rng: random.Random) -> 
     return out
 
 
-def train(net, tokenizer: R.Tokenizer, examples: list[Example], hours: float, seed: int, epochs: float, log) -> dict:
+def train(net, tokenizer: R.Tokenizer, examples: list[Example], hours: float, seed: int, epochs: float, log,
+          learning_rate: float = LEARNING_RATE) -> dict:
     """Fit the updates; stops after `epochs` passes or `hours`, whichever comes first."""
     import torch
 
@@ -183,7 +274,7 @@ def train(net, tokenizer: R.Tokenizer, examples: list[Example], hours: float, se
     plan = batches(items, rng)
     total = max(1, int(len(plan) * epochs))
     params = [p for p in net.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=LEARNING_RATE, weight_decay=0.01)
+    opt = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.01)
     schedule = lambda step: min(1.0, step / max(1, WARMUP * total)) * max(0.0, (total - step) / total)  # noqa: E731
     lr_sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
     net.train()
@@ -260,6 +351,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hours", type=float, default=2.5, help="stop training after this long")
     p.add_argument("--epochs", type=float, default=1.0, help="passes over the fitting pairs")
     p.add_argument("--limit", type=int, default=None, help="at most this many questions per corpus (a quick check)")
+    p.add_argument("--swap", type=float, default=SWAP_SHARE, help="share of fitting questions reworded through e5 word neighbours")
+    p.add_argument("--init", type=Path, default=None, help="continue from this reader file (same rank) instead of the base")
+    p.add_argument("--learning-rate", type=float, default=LEARNING_RATE, help="peak learning rate")
     p.add_argument("--json", action="store_true", help="print the held-out figures as JSON")
     args = p.parse_args(argv)
     import torch
@@ -267,15 +361,22 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(min(2, torch.get_num_threads()))
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     cfg = Config.load()
-    fit_ex, held_ex = datasets(args.train, args.eval, cfg, args.seed, args.limit)
+    fit_ex, held_ex = datasets(args.train, args.eval, cfg, args.seed, args.limit, args.swap)
     log(f"examples: {len(fit_ex)} to fit on, {len(held_ex)} held out")
     base = R.read_base(R.base_path())
     tokenizer = R.Tokenizer(base)
     net = R.build_network(base, RANK, ALPHA)
-    report = train(net, tokenizer, fit_ex, args.hours, args.seed, args.epochs, log)
+    before = None
+    if args.init:
+        before, arrays = R.load_updates(args.init)
+        if (before["rank"], before["alpha"]) != (RANK, ALPHA):
+            raise SystemExit(f"{args.init} has rank {before['rank']}, alpha {before['alpha']}: not {RANK}, {ALPHA}.")
+        net.load_state_dict({k: torch.from_numpy(v.astype(np.float32)) for k, v in arrays.items()}, strict=False)
+    report = train(net, tokenizer, fit_ex, args.hours, args.seed, args.epochs, log, args.learning_rate)
     figures = evaluate(net, tokenizer, held_ex)
     meta = {"rank": RANK, "alpha": ALPHA, "seed": args.seed, "training": report, "held_out": figures,
-            "base": R.BASE_FILE, "targets": list(R.LORA_TARGETS)}
+            "base": R.BASE_FILE, "targets": list(R.LORA_TARGETS), "swap": args.swap, "learning_rate": args.learning_rate,
+            "init": {"file": str(args.init), "training": before.get("training"), "swap": before.get("swap", 0.0)} if before else None}
     R.save(args.out, net, meta)
     log(f"wrote {args.out}")
     print(json.dumps({"training": report, "held_out": figures}, indent=1))

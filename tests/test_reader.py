@@ -2,6 +2,7 @@
 reads in the seed document."""
 
 import json
+import random
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from qa import reader as R
 from qa.answer import reader_phrase
 from qa.config import Config
 from qa.errors import ModelError
-from qa.train_reader import answer_span, token_targets
+from qa.train_reader import WordSwapper, answer_span, token_targets
 
 SHIPPED = Config().reader_file
 SENTENCE = "Engineers make up 80% of the workforce."
@@ -72,6 +73,20 @@ def test_training_targets_point_at_the_answer_tokens_or_at_no_answer(tokenizer):
     assert token_targets(p, None) == (0, 0)
     cut = R.make_pair(tokenizer, "What?", "", "word " * 600 + SENTENCE)
     assert token_targets(cut, (3000 + 18, 3000 + 21)) is None  # beyond what the model reads: not a target
+
+
+def test_reworded_training_questions_swap_shared_words_for_near_words_of_another_stem(embedder):
+    words = ["salaries", "salary", "wages", "pastors", "set", "sit", "council", "war", "ware", "warfare", "companies", "entreprises"]
+    swapper = WordSwapper(words, np.asarray(embedder.encode(words, kind="query"), np.float32), random.Random(0))
+    assert "wages" in swapper.neighbours("salaries")
+    assert "salary" not in swapper.neighbours("salaries")  # the same stem: no rewording
+    assert not {"ware", "warfare"} & set(swapper.neighbours("war"))  # spelt alike: look-alikes, not synonyms
+    assert "entreprises" in swapper.neighbours("companies")  # a translation counts (French questions over English text)
+    question, passage = "Who decides the salaries of pastors?", "The council has the power to set pastors' salaries."
+    reworded = {swapper.reword(question, passage, "en") for _ in range(20)}
+    assert question not in reworded and any("wages" in q for q in reworded)
+    assert all(q.startswith("Who decides the ") and q.endswith("?") for q in reworded)  # only shared words change
+    assert swapper.reword("Who decides the salaries?", "A passage about rivers.", "en") == "Who decides the salaries?"
 
 
 def test_best_span_keeps_inside_the_characters_asked_and_bounds_its_length():
