@@ -1,0 +1,104 @@
+"""The reader alone, held out: reader files side by side on questions reworded by hand, as written, across languages.
+
+    .venv/bin/python scripts/bench_reader.py [READER.npz ...] [--json]
+
+For each question set, each question is read with the passage of its article that answers it and with the passages
+that look most like one without holding its answer (two of its own article, one of another: as
+`python -m qa.train_reader` builds them, on the held-out articles of its split). Rows per set and reader file:
+- span_holds_answer: the best span over the question's passages holds the gold answer;
+- auc_answer_vs_not: how well the reader's score (best span over "no answer") puts answering passages above the rest;
+- answers_here: share of answering passages scored above "no answer" (the reader says "the answer is here");
+- answers_elsewhere: the same for the passages that do not answer (lower is better);
+- median_margin: the median score over "no answer" of the answering passages.
+The sets: the 40 + 40 held-out SQuAD / PIAF questions reworded by hand and the same questions as written, the held-out
+SQuAD questions asked in French, and the seed's answerable questions. Default reader: the configured one.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+warnings.filterwarnings("ignore")
+
+from qa import reader as R  # noqa: E402
+from qa import train_reader as T  # noqa: E402
+from qa.config import Config  # noqa: E402
+from qa.fit import split_articles  # noqa: E402
+
+EVAL = ROOT / "tests" / "eval"
+
+
+def question_sets(cfg: Config, train: Path) -> dict[str, tuple[list[dict], dict]]:
+    """name -> (rows, chunks of the articles they ask about)."""
+    chunks = {}
+    for corpus in ("squad", "piaf"):
+        docs = train / corpus / "docs"
+        chunks[corpus] = T._chunks(docs, split_articles(docs, 0)[1], cfg)
+    chunks["seed"] = T._chunks(cfg.seeds_dir, {p.name for p in Path(cfg.seeds_dir).glob("*.txt")}, cfg)
+    sets = {}
+    for corpus in ("squad", "piaf"):
+        reworded = T._read_rows(EVAL / f"{corpus}_held_paraphrases.jsonl")
+        sets[f"{corpus} reworded"] = (reworded, chunks[corpus])
+        sets[f"{corpus} as written"] = ([{**r, "question": r["original"]} for r in reworded], chunks[corpus])
+    sets["squad in French"] = (T._read_rows(EVAL / "squad_held_fr.jsonl"), chunks["squad"])
+    sets["seed"] = ([r for r in T._read_rows(EVAL / "seed_questions.jsonl") if r.get("answers")], chunks["seed"])
+    return sets
+
+
+def figures(net, tokenizer: R.Tokenizer, rows: list[dict], chunks: dict) -> dict:
+    import torch
+
+    examples = T.make_examples(rows, chunks, "set", random.Random(0))
+    out = T.evaluate(net, tokenizer, examples).get("set", {})
+    margins = []
+    with torch.inference_mode():
+        for k in range(0, len(examples), 16):
+            pairs = [R.make_pair(tokenizer, e.question, e.title, e.text) for e in examples[k : k + 16]]
+            start, end = net(*R.batch_tensors(pairs, tokenizer.pad))
+            margins += [rd.best_span()[0] - rd.null for rd in R.readings(pairs, start.numpy(), end.numpy())]
+    m, pos = np.array(margins), np.array([e.span is not None for e in examples])
+    out.update(answers_here=float((m[pos] > 0).mean()), answers_elsewhere=float((m[~pos] > 0).mean()),
+               median_margin=float(np.median(m[pos])))
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}
+
+
+def main() -> None:
+    import torch
+
+    args = [a for a in sys.argv[1:] if a != "--json"]
+    if any(a.startswith("-") for a in args):
+        sys.exit(__doc__)
+    torch.set_num_threads(2)
+    cfg = Config.load()
+    files = [Path(a) for a in args] or [Path(cfg.reader_file)]
+    sets = question_sets(cfg, ROOT.parent / "shared" / "train")
+    base = R.read_base(R.base_path())
+    tokenizer = R.Tokenizer(base)
+    results: dict[str, dict[str, dict]] = {}
+    for f in files:
+        meta, arrays = R.load_updates(f)
+        net = R.build_network(base, meta["rank"], meta["alpha"])
+        net.load_state_dict({k: torch.from_numpy(v.astype(np.float32)) for k, v in arrays.items()}, strict=False)
+        net.eval()
+        for name, (rows, chunks) in sets.items():
+            results.setdefault(name, {})[str(f)] = figures(net, tokenizer, rows, chunks)
+    if "--json" in sys.argv:
+        print(json.dumps(results, indent=1))
+        return
+    cols = ["questions", "span_holds_answer", "auc_answer_vs_not", "answers_here", "answers_elsewhere", "median_margin"]
+    print(f"{'set':<18}{'reader':<34}" + "".join(f"{c:>19}" for c in cols))
+    for name, by_file in results.items():
+        for f, vals in by_file.items():
+            print(f"{name:<18}{Path(f).name[:33]:<34}" + "".join(f"{vals.get(c, ''):>19}" for c in cols))
+
+
+if __name__ == "__main__":
+    main()
