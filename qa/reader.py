@@ -276,6 +276,16 @@ def load_updates(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     return load_npz(path, FORMAT, VERSION, "reader", "retrain it with `python -m qa.train_reader`")
 
 
+def load_into(net, path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Put a reader file's updates into a network built with its rank; ModelError when one is missing."""
+    import torch
+
+    missing = set(trainable_state(net)) - set(arrays)
+    if missing:
+        raise ModelError(f"The reader file {path} lacks {sorted(missing)[0]}: retrain it with `python -m qa.train_reader`.")
+    net.load_state_dict({k: torch.from_numpy(v.astype(np.float32)) for k, v in arrays.items()}, strict=False)
+
+
 # --- reading ---
 
 @dataclass
@@ -328,11 +338,7 @@ class Reader:
         base = read_base(base_path())
         self.tokenizer = Tokenizer(base)
         self.net = build_network(base, self.meta["rank"], self.meta["alpha"])
-        state = {k: torch.from_numpy(v.astype(np.float32)) for k, v in arrays.items()}
-        missing = set(trainable_state(self.net)) - set(state)
-        if missing:
-            raise ModelError(f"The reader file {updates} lacks {sorted(missing)[0]}: retrain it with `python -m qa.train_reader`.")
-        self.net.load_state_dict(state, strict=False)
+        load_into(self.net, updates, arrays)
         _, LoRALinear = _modules()
         for layer in self.net.layers:  # each update folded into its matrix: plain linear maps for inference
             for name, m in list(layer.named_children()):

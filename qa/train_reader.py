@@ -309,7 +309,8 @@ def train(net, tokenizer: R.Tokenizer, examples: list[Example], hours: float, se
 
 def evaluate(reader_net, tokenizer: R.Tokenizer, examples: list[Example]) -> dict:
     """Held-out figures per question group: the best span over a question's passages holds the answer (when one of
-    them does), and how well max(span - no answer) separates passages that hold it from those that do not (AUC)."""
+    them does), how well max(span - no answer) separates passages that hold it from those that do not (AUC), and how
+    often each kind is scored above "no answer"."""
     import torch
 
     by_question: dict[tuple[str, str], list[tuple[Example, R.Reading]]] = {}
@@ -338,6 +339,9 @@ def evaluate(reader_net, tokenizer: R.Tokenizer, examples: list[Example]) -> dic
     for g in out.values():
         pos, neg = np.array(g.pop("pos")), np.array(g.pop("neg"))
         g["auc_answer_vs_not"] = float((pos[:, None] > neg[None, :]).mean()) if len(pos) and len(neg) else None
+        g["answers_here"] = float((pos > 0).mean()) if len(pos) else None
+        g["answers_elsewhere"] = float((neg > 0).mean()) if len(neg) else None
+        g["median_margin"] = float(np.median(pos)) if len(pos) else None
         g["span_holds_answer"] = g["span_holds_answer"] / max(1, g["questions"])
     return out
 
@@ -371,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         before, arrays = R.load_updates(args.init)
         if (before["rank"], before["alpha"]) != (RANK, ALPHA):
             raise SystemExit(f"{args.init} has rank {before['rank']}, alpha {before['alpha']}: not {RANK}, {ALPHA}.")
-        net.load_state_dict({k: torch.from_numpy(v.astype(np.float32)) for k, v in arrays.items()}, strict=False)
+        R.load_into(net, args.init, arrays)
     report = train(net, tokenizer, fit_ex, args.hours, args.seed, args.epochs, log, args.learning_rate)
     figures = evaluate(net, tokenizer, held_ex)
     meta = {"rank": RANK, "alpha": ALPHA, "seed": args.seed, "training": report, "held_out": figures,

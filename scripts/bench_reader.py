@@ -22,8 +22,6 @@ import sys
 import warnings
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore")
@@ -54,19 +52,8 @@ def question_sets(cfg: Config, train: Path) -> dict[str, tuple[list[dict], dict]
 
 
 def figures(net, tokenizer: R.Tokenizer, rows: list[dict], chunks: dict) -> dict:
-    import torch
-
     examples = T.make_examples(rows, chunks, "set", random.Random(0))
     out = T.evaluate(net, tokenizer, examples).get("set", {})
-    margins = []
-    with torch.inference_mode():
-        for k in range(0, len(examples), 16):
-            pairs = [R.make_pair(tokenizer, e.question, e.title, e.text) for e in examples[k : k + 16]]
-            start, end = net(*R.batch_tensors(pairs, tokenizer.pad))
-            margins += [rd.best_span()[0] - rd.null for rd in R.readings(pairs, start.numpy(), end.numpy())]
-    m, pos = np.array(margins), np.array([e.span is not None for e in examples])
-    out.update(answers_here=float((m[pos] > 0).mean()), answers_elsewhere=float((m[~pos] > 0).mean()),
-               median_margin=float(np.median(m[pos])))
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}
 
 
@@ -86,7 +73,7 @@ def main() -> None:
     for f in files:
         meta, arrays = R.load_updates(f)
         net = R.build_network(base, meta["rank"], meta["alpha"])
-        net.load_state_dict({k: torch.from_numpy(v.astype(np.float32)) for k, v in arrays.items()}, strict=False)
+        R.load_into(net, f, arrays)
         net.eval()
         for name, (rows, chunks) in sets.items():
             results.setdefault(name, {})[str(f)] = figures(net, tokenizer, rows, chunks)
