@@ -35,6 +35,7 @@ from .chunking import Chunk, chunk_document
 from .config import ROOT, Config
 from .documents import load as load_document
 from .evaluate import contains_answer, normalize
+from .quantities import quantities
 from .text import tokenize, vector_words
 
 RANK = 8  # low-rank updates of every attention and feed-forward matrix
@@ -145,9 +146,13 @@ class WordSwapper:
         return self._near[word]
 
     def reword(self, question: str, passage: str, lang: str) -> str:
-        """The question with some of the words it shares with the passage swapped (at least one when any can be)."""
+        """The question with some of the words it shares with the passage swapped (at least one when any can be); never a
+        name (a capitalised word after the first: a visitor keeps names) nor a number, ordinal, month or fraction
+        written in words (its near words are other values: two for three)."""
         passage_stems = set(tokenize(passage, "en")) | set(tokenize(passage, "fr"))
-        shared = [w for w in vector_words(question, lang) if self._stems(w) & passage_stems and self.neighbours(w)]
+        names = {m.group(0).casefold() for m in re.finditer(r"\w+", question) if m.start() > 0 and m.group(0)[0].isupper()}
+        shared = [w for w in vector_words(question, lang)
+                  if w not in names and self._stems(w) & passage_stems and not quantities(w, lang) and self.neighbours(w)]
         if not shared:
             return question
         chosen = [w for w in shared if self.rng.random() < SWAP_WORD] or [self.rng.choice(shared)]

@@ -1,6 +1,7 @@
 """The fitted decision: its file (shipped, versioned, checked), its inputs, and the fitting steps on small real data."""
 
 import json
+import random
 
 import numpy as np
 import pytest
@@ -212,3 +213,43 @@ def test_the_hand_written_question_sets_ask_about_held_out_articles_that_hold_th
             assert r["source"] in held and r[original] in asked and r["question"] != r[original], r
             assert any(a.lower() in (docs / r["source"]).read_text("utf-8").lower() for a in r["answers"]), r
 
+
+def test_a_small_english_corpus_asked_in_french_keeps_the_answering_paragraphs_and_asks_other_articles_off_topic(tmp_path):
+    script = ROOT.parent / "shared" / "train" / "make_near_miss.py"
+    if not script.is_file():
+        pytest.skip("../shared/train is not beside this checkout")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Alpha\n\nThe lab opened in 1990.\n\nThe weather is mild.\n\nIts director is Ada Byron.", "utf-8")
+    (docs / "b.txt").write_text("Beta\n\nThe port handles 80 ships a day.", "utf-8")
+    rows = [{"question": "Quand le laboratoire a-t-il ouvert ?", "answers": ["1990"], "source": "a.txt"},
+            {"question": "Qui le dirige ?", "answers": ["Ada Byron"], "source": "a.txt"},
+            {"question": "Combien de navires par jour ?", "answers": ["80 ships"], "source": "b.txt"},
+            {"question": "Sans réponse", "answers": [], "source": "b.txt"}]  # no answer: not asked
+    made = fit._small_across(script, docs, "demo", rows, 0, tmp_path)
+    assert len(made) == 2
+    (nm_a, off_a), (nm_b, off_b) = made
+    assert (tmp_path / "small" / "demo_0" / "docs" / "a.txt").read_text("utf-8") == \
+        "Alpha\n\nThe lab opened in 1990.\n\nIts director is Ada Byron."  # title and answering paragraphs only
+    asked = [json.loads(x) for x in (nm_a / "questions.jsonl").read_text("utf-8").splitlines()]
+    assert {r["question"] for r in asked} == {"Quand le laboratoire a-t-il ouvert ?", "Qui le dirige ?"}
+    assert any(r.get("unanswerable") for r in asked)  # a near miss: its paragraph deleted
+    assert [json.loads(x)["question"] for x in off_a.read_text("utf-8").splitlines()] == ["Combien de navires par jour ?"]
+    assert {json.loads(x)["source"] for x in off_b.read_text("utf-8").splitlines()} == {"a.txt"}
+
+
+def test_reworded_questions_are_only_those_the_swapper_changed_each_with_its_original(tmp_path, embedder):
+    from qa.train_reader import WordSwapper, _chunks
+
+    (tmp_path / "a.txt").write_text("Pay\n\nThe council has the power to set pastors' salaries and to hire them.", "utf-8")
+    chunks = _chunks(tmp_path, {"a.txt"}, Config())
+    words = ["salaries", "wages", "pastors", "council", "hire"]
+    vectors = np.asarray(embedder.encode(words, kind="query"), np.float32)
+    rows = [{"question": "Who decides the salaries of pastors?", "answers": ["The council"], "source": "a.txt"},
+            {"question": "What colour is the sky?", "answers": ["council"], "source": "a.txt"},  # shares no word: unchanged
+            {"question": "Who hires pastors?", "answers": ["nobody"], "source": "a.txt"}]  # no passage holds its answer
+    out = fit.changed_questions(rows, chunks, WordSwapper(words, vectors, random.Random(0)), "en", 5, 0)
+    assert [r["original"] for r in out] == ["Who decides the salaries of pastors?"]
+    assert out[0]["question"] != out[0]["original"] and out[0]["answers"] == ["The council"]
+    assert fit.changed_questions(rows, chunks, WordSwapper(words, vectors, random.Random(0)), "en", 5, 0) == out  # seeded
+    assert fit.changed_questions(rows, chunks, WordSwapper(words, vectors, random.Random(0)), "en", 0, 0) == []

@@ -89,6 +89,18 @@ def test_reworded_training_questions_swap_shared_words_for_near_words_of_another
     assert swapper.reword("Who decides the salaries?", "A passage about rivers.", "en") == "Who decides the salaries?"
 
 
+def test_a_number_written_in_words_or_a_name_is_never_swapped(embedder):
+    words = ["two", "three", "four", "salaries", "wages"]
+    swapper = WordSwapper(words, np.asarray(embedder.encode(words, kind="query"), np.float32), random.Random(0))
+    assert "three" in swapper.neighbours("two")  # near by vector, yet another value
+    passage = "The council set two salaries."
+    for _ in range(20):
+        q = swapper.reword("Which two salaries were set?", passage, "en")
+        assert q.startswith("Which two ") and q.endswith(" were set?") and "salaries" not in q
+    assert swapper.reword("Which two were set?", passage, "en") == "Which two were set?"  # nothing else to swap
+    assert swapper.reword("Who sets the Salaries Council?", "The Salaries Council sets pay.", "en") == "Who sets the Salaries Council?"  # a name
+
+
 def test_best_span_keeps_inside_the_characters_asked_and_bounds_its_length():
     offsets = [(0, 9), (10, 14), (15, 17), (18, 21), (22, 24), (25, 28), (29, 38)]
     start = np.array([0, 0, 0, 5, 0, 3, 0], np.float32)
