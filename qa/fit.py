@@ -131,18 +131,28 @@ def _small_across(script: Path, docs: Path, name: str, rows: list[dict], seed: i
     rows = [r for r in rows if r.get("source") and r.get("answers")]
     out = []
     for g, article in enumerate(sorted({r["source"] for r in rows})):
-        mine = [r for r in rows if r["source"] == article]
+        parts = (docs / article).read_text("utf-8").split("\n\n")
+        home = {r["question"]: answering_paragraph(parts[1:], r["answers"]) for r in rows if r["source"] == article}
+        keep = sorted({i for i in home.values() if i is not None})[:SMALL_ACROSS_PARAGRAPHS]
+        mine = [r for r in rows if r["source"] == article and home[r["question"]] in keep]  # its paragraph is there
         src = work / "small" / f"{name}_{g}" / "docs"
         if not src.is_dir():
-            parts = (docs / article).read_text("utf-8").split("\n\n")
-            keep = [p for p in parts[1:] if any(a.lower() in p.lower() for r in mine for a in r["answers"])]
             src.mkdir(parents=True)
-            (src / article).write_text("\n\n".join(parts[:1] + keep[:SMALL_ACROSS_PARAGRAPHS]), "utf-8")
+            (src / article).write_text("\n\n".join(parts[:1] + [parts[1 + i] for i in keep]), "utf-8")
         others = [r for r in rows if r["source"] != article]
         off = random.Random(seed + 1000 + g).sample(others, min(OFF_TOPIC_SMALL, len(others)))
         out.append((_near_miss(script, src, f"small_{name}_{g}", mine, 3, seed + g, work),
                     _write_questions(work / "small" / f"{name}_{g}" / "off_topic.jsonl", off)))
     return out
+
+
+def answering_paragraph(paragraphs: list[str], answers: list[str]) -> int | None:
+    """The first paragraph that holds the answer, its longest form first (a short one, "two", is found anywhere)."""
+    for a in sorted(answers, key=len, reverse=True):
+        for i, p in enumerate(paragraphs):
+            if a.strip() and a.strip().lower() in p.lower():
+                return i
+    return None
 
 
 def _reworded(docs: Path, name: str, articles: set[str], rows: list[dict], lang: str, n: int, seed: int, cfg: Config,

@@ -1,23 +1,28 @@
 """Every quality figure of issue 11 in one run, through the real pipeline, on data the fit never saw.
 
-    .venv/bin/python scripts/bench_quality.py [--limit 200] [--json] [--save DIR]
+    .venv/bin/python scripts/bench_quality.py [--limit 200] [--json] [--save DIR] [--skip-build] [--sets NAME,...]
 
 Sets (held-out articles are those of the decision file's seed; indexes come from `python -m qa.fit`'s cache):
   squad_held            held-out ../shared/train/squad articles
   piaf_held             held-out ../shared/train/piaf articles (French)
-  french_over_english   tests/eval/squad_held_fr.jsonl: held-out squad questions translated by hand
-  *_paraphrases_held    tests/eval/{squad,piaf}_held_paraphrases.jsonl: 40 held-out questions each, reworded by hand as
+  french_over_english_held   tests/eval/squad_held_fr.jsonl: held-out squad questions translated by hand
+  paraphrases_*_held    tests/eval/{squad,piaf}_held_paraphrases.jsonl: 40 held-out questions each, reworded by hand as
                         a visitor might ask them; *_paraphrased_originals_held: the same 40 as the corpus wrote them
+  reworded_*_held       300 held-out questions each, reworded by machine (words swapped for near words: a stress test)
+  small_across_held     small English corpora asked in French, like the seed (one held-out article each, near misses
+                        among its questions); off_topic_small_across_held: French questions of other articles asked of
+                        them (nothing there answers: counted as unanswerable)
   near_miss_*_held      held-out articles with the answering paragraph deleted (half answerable; the false refusals
                         are also given over the answerable questions whose own paragraph was not deleted with another's)
   squad_a, squad_a_fr, near_miss_squad_a   the public development set (tuned freely, so reported apart)
-  seed_en, seed_fr      tests/eval/seed_questions.jsonl by language (written with the project: not held out)
+  seed_en, seed_fr, seed_all   tests/eval/seed_questions.jsonl by language (written with the project: not held out)
 Then the latency on the seed questions (first token and full answer, p50/p95) and the index build throughput.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -41,14 +46,20 @@ from qa.text import detect_language  # noqa: E402
 SHARED = ROOT.parent / "shared"
 
 
-def run_set(cfg: Config, index_dir: Path, questions: Path, limit: int | None, keep=lambda c: True) -> tuple[dict, list[dict]]:
-    cases = [c for c in evaluate.load_cases(questions) if keep(c)]
+def run_group(cfg: Config, parts: list[tuple[Path, Path]], limit: int | None, keep=lambda c: True,
+              off_topic: bool = False) -> tuple[dict, list[dict]]:
+    """One figure over (index, questions) parts, at most limit questions in all (off_topic: each counted unanswerable)."""
+    cases = [(ix, c) for ix, questions in parts for c in evaluate.load_cases(questions) if keep(c)]
+    if off_topic:
+        cases = [(ix, dataclasses.replace(c, answers=[], unanswerable=True)) for ix, c in cases]
     if limit and len(cases) > limit:
         rng = np.random.default_rng(0)
         cases = [cases[i] for i in sorted(rng.choice(len(cases), limit, replace=False))]
-    assistant = Assistant(Config(**{**cfg.__dict__, "index_dir": index_dir}))
-    assistant.warm_up()
-    rows = evaluate.run(assistant, cases)
+    rows = []
+    for ix in dict.fromkeys(ix for ix, _ in cases):
+        assistant = Assistant(Config(**{**cfg.__dict__, "index_dir": ix}))
+        assistant.warm_up()
+        rows += evaluate.run(assistant, [c for i, c in cases if i == ix])
     return evaluate.summarize(rows), rows
 
 
@@ -69,44 +80,54 @@ def main() -> int:
     p.add_argument("--json", action="store_true")
     p.add_argument("--save", type=Path, help="write each set's per-question rows there")
     p.add_argument("--skip-build", action="store_true", help="skip the index build throughput")
+    p.add_argument("--sets", help="only these sets, comma-separated (default: every set)")
     args = p.parse_args()
     cfg = Config.load()
     meta = Decider.load(cfg.decision_file).meta
     work = Path(cfg.cache_dir) / "fit"
     sets = fit.prepare_sets(SHARED / "train", SHARED / "eval", work, cfg, meta["seed"], lambda m: print(m, file=sys.stderr))
     squad_a = work / "index" / "squad_a"
-    runs = {name: (s.index, s.questions) for name, s in sets.items()
-            if s.role == "held" and s.kind in ("answers", "cross_language", "near_miss")}
-    runs |= {"squad_a": (squad_a, SHARED / "eval" / "squad_a" / "questions.jsonl"),
-             "squad_a_fr": (squad_a, SHARED / "eval" / "squad_a_fr" / "questions.jsonl"),
-             "near_miss_squad_a": (sets["near_miss_squad_a"].index, sets["near_miss_squad_a"].questions)}
+    runs = {name: [(s.index, s.questions)] for name, s in sets.items()
+            if s.role == "held" and s.kind in ("answers", "cross_language", "near_miss", "reworded")}
+    runs |= {"squad_a": [(squad_a, SHARED / "eval" / "squad_a" / "questions.jsonl")],
+             "squad_a_fr": [(squad_a, SHARED / "eval" / "squad_a_fr" / "questions.jsonl")],
+             "near_miss_squad_a": [(sets["near_miss_squad_a"].index, sets["near_miss_squad_a"].questions)]}
     originals = Path(tempfile.mkdtemp())
     for corpus in ("squad", "piaf"):  # reworded by hand, and the same questions as the corpus wrote them
         paraphrases = ROOT / "tests" / "eval" / f"{corpus}_held_paraphrases.jsonl"
         rows = [json.loads(x) for x in paraphrases.read_text("utf-8").splitlines() if x.strip()]
         written = originals / f"{corpus}.jsonl"
         written.write_text("".join(json.dumps({**r, "question": r["original"]}, ensure_ascii=False) + "\n" for r in rows), "utf-8")
-        runs |= {f"{corpus}_paraphrases_held": (sets[f"{corpus}_held"].index, paraphrases),
-                 f"{corpus}_paraphrased_originals_held": (sets[f"{corpus}_held"].index, written)}
+        runs[f"{corpus}_paraphrased_originals_held"] = [(sets[f"{corpus}_held"].index, written)]
+    for name, prefix in (("small_across_held", ""), ("off_topic_small_across_held", "off_topic_")):
+        runs[name] = [(s.index, s.questions) for n, s in sets.items() if n.startswith(f"{prefix}nm_small_across_held_")]
     seed_index = Path(tempfile.mkdtemp()) / "index"
     index.build(Config(**{**cfg.__dict__, "index_dir": seed_index}), log=lambda m: None)
+    seed = ROOT / "tests" / "eval" / "seed_questions.jsonl"
+    seed_runs = {f"seed_{lang}": lambda c, lang=lang: detect_language(c.question) == lang for lang in ("en", "fr")}
+    seed_runs["seed_all"] = lambda c: True
+    runs |= {name: [(seed_index, seed)] for name in seed_runs}
+    if args.sets:
+        unknown = set(args.sets.split(",")) - set(runs)
+        if unknown:
+            p.error(f"unknown set(s): {', '.join(sorted(unknown))}; the sets are: {', '.join(runs)}")
+        runs = {n: parts for n, parts in runs.items() if n in args.sets.split(",")}
     limit = args.limit or None
     results: dict[str, dict] = {}
-    for name, (ix, questions) in runs.items():
+    for name, parts in runs.items():
         print(f"running {name}", file=sys.stderr, flush=True)
-        results[name], rows = run_set(cfg, ix, questions, limit)
-        if name.startswith("near_miss"):  # answerable questions whose answering paragraph was not deleted with another's
-            lost = fit.lost_answers(questions.parent)
+        if name in seed_runs:
+            results[name], rows = run_group(cfg, parts, None, seed_runs[name])
+        else:
+            results[name], rows = run_group(cfg, parts, limit, off_topic=name.startswith("off_topic"))
+        if name.startswith("near_miss") or name == "small_across_held":  # answerable questions whose answering paragraph was not deleted with another's
+            lost = set().union(*(fit.lost_answers(questions.parent) for _, questions in parts))
             intact = [r["refused"] for r in rows if not r["unanswerable"] and r["question"] not in lost]
             results[name] |= {"n_intact": len(intact), "false_refusal_rate_intact": float(np.mean(intact)) if intact else 0.0}
         if args.save:
             args.save.mkdir(parents=True, exist_ok=True)
             with open(args.save / f"{name}.jsonl", "w", encoding="utf-8") as f:
                 f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-    seed = ROOT / "tests" / "eval" / "seed_questions.jsonl"
-    for lang in ("en", "fr"):
-        results[f"seed_{lang}"], _ = run_set(cfg, seed_index, seed, None, lambda c, lang=lang: detect_language(c.question) == lang)
-    results["seed_all"], _ = run_set(cfg, seed_index, seed, None)
     shutil.rmtree(seed_index.parent, ignore_errors=True)
     shutil.rmtree(originals, ignore_errors=True)
     if not args.skip_build:

@@ -214,7 +214,7 @@ def test_the_hand_written_question_sets_ask_about_held_out_articles_that_hold_th
             assert any(a.lower() in (docs / r["source"]).read_text("utf-8").lower() for a in r["answers"]), r
 
 
-def test_a_small_english_corpus_asked_in_french_keeps_the_answering_paragraphs_and_asks_other_articles_off_topic(tmp_path):
+def test_a_small_english_corpus_asked_in_french_keeps_the_answering_paragraphs_and_asks_other_articles_off_topic(tmp_path, monkeypatch):
     script = ROOT.parent / "shared" / "train" / "make_near_miss.py"
     if not script.is_file():
         pytest.skip("../shared/train is not beside this checkout")
@@ -236,6 +236,13 @@ def test_a_small_english_corpus_asked_in_french_keeps_the_answering_paragraphs_a
     assert any(r.get("unanswerable") for r in asked)  # a near miss: its paragraph deleted
     assert [json.loads(x)["question"] for x in off_a.read_text("utf-8").splitlines()] == ["Combien de navires par jour ?"]
     assert {json.loads(x)["source"] for x in off_b.read_text("utf-8").splitlines()} == {"a.txt"}
+    # a question whose paragraph does not fit in the small corpus is not asked (its short answer could be found elsewhere)
+    assert fit.answering_paragraph(["The lab has two floors.", "There were two kinds of networks."], ["two", "two kinds of networks"]) == 1
+    assert fit.answering_paragraph(["The lab has two floors."], ["three"]) is None
+    monkeypatch.setattr(fit, "SMALL_ACROSS_PARAGRAPHS", 1)
+    (nm_a, _), _ = fit._small_across(script, docs, "demo_one", rows, 0, tmp_path)
+    assert (tmp_path / "small" / "demo_one_0" / "docs" / "a.txt").read_text("utf-8") == "Alpha\n\nThe lab opened in 1990."
+    assert {json.loads(x)["question"] for x in (nm_a / "questions.jsonl").read_text("utf-8").splitlines()} <= {"Quand le laboratoire a-t-il ouvert ?"}
 
 
 def test_reworded_questions_are_only_those_the_swapper_changed_each_with_its_original(tmp_path, embedder):
