@@ -9,6 +9,7 @@ The pure steps (tokenizing a pair, turning token scores into span and sentence s
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import struct
@@ -159,8 +160,10 @@ def batch_tensors(pairs: list[Pair], pad: int):
 
 # --- the network ---
 
+@functools.cache
 def _modules():
-    """The torch modules (imported on first use: the rest of qa does not need torch)."""
+    """The torch modules (imported on first use: the rest of qa does not need torch), defined once: a second definition
+    would be another class, and isinstance against it false."""
     import torch
     import torch.nn.functional as F
     from torch import nn

@@ -147,3 +147,19 @@ def test_the_reader_points_at_the_answer_and_prefers_the_passage_that_holds_it(r
         a, b = holds.span_chars(i, j)
         assert want in text[a:b] if want else a >= len(OTHER)  # the answer, or at least a span of the answering sentence
         assert score - holds.null > lacks.best_span()[0] - lacks.null
+
+
+def test_the_loaded_reader_folds_its_updates_into_plain_linear_maps_and_reads_as_the_unfolded_network(reader, base):
+    import torch
+
+    maps = [type(m).__name__ for layer in reader.net.layers for m in layer.children() if hasattr(m, "weight") and m.weight.dim() == 2]
+    assert len(maps) == 6 * len(reader.net.layers) and set(maps) == {"Linear"}  # one matrix product a map, not three
+    meta, arrays = R.load_updates(SHIPPED)
+    unfolded = R.build_network(base, meta["rank"], meta["alpha"])
+    R.load_into(unfolded, SHIPPED, arrays)
+    unfolded.eval()
+    pair = R.make_pair(reader.tokenizer, "What share of the workforce are engineers?", "Optics", f"{OTHER} {SENTENCE}")
+    ids, mask = R.batch_tensors([pair], reader.tokenizer.pad)
+    with torch.inference_mode():
+        for got, want in zip(reader.net(ids, mask), unfolded(ids, mask)):
+            assert torch.allclose(got, want, atol=1e-3)
