@@ -236,6 +236,9 @@ def test_a_small_english_corpus_asked_in_french_keeps_the_answering_paragraphs_a
     assert any(r.get("unanswerable") for r in asked)  # a near miss: its paragraph deleted
     assert [json.loads(x)["question"] for x in off_a.read_text("utf-8").splitlines()] == ["Combien de navires par jour ?"]
     assert {json.loads(x)["source"] for x in off_b.read_text("utf-8").splitlines()} == {"a.txt"}
+    # other questions: the corpora are made again
+    fit._small_across(script, docs, "demo", rows[1:], 0, tmp_path)
+    assert (tmp_path / "small" / "demo_0" / "docs" / "a.txt").read_text("utf-8") == "Alpha\n\nIts director is Ada Byron."
     # a question whose paragraph does not fit in the small corpus is not asked (its short answer could be found elsewhere)
     assert fit.answering_paragraph(["The lab has two floors.", "There were two kinds of networks."], ["two", "two kinds of networks"]) == 1
     assert fit.answering_paragraph(["The lab has two floors."], ["three"]) is None
