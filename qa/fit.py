@@ -39,7 +39,7 @@ from .evaluate import contains_answer, f1, load_cases
 from .index import Index
 from .reader import Reader
 from .search import DEFAULT_FUSION, FUSION_FEATURES, Searcher
-from .train_reader import WordSwapper, _chunks, reworded, word_swapper
+from .train_reader import WordSwapper, _chunks, _read_rows, reworded, word_swapper
 
 HELD_SHARE = 1 / 3  # share of the articles held out
 TARGET_FALSE_REFUSALS = 0.08  # the answer threshold refuses this share of the fitting articles' answerable questions
@@ -158,7 +158,7 @@ def answering_paragraph(paragraphs: list[str], answers: list[str]) -> int | None
     """The first paragraph that holds the answer, its longest form first (a short one, "two", is found anywhere)."""
     for a in sorted(answers, key=len, reverse=True):
         for i, p in enumerate(paragraphs):
-            if a.strip() and a.strip().lower() in p.lower():
+            if contains_answer(p, [a]):
                 return i
     return None
 
@@ -185,7 +185,7 @@ def lost_answers(near_miss: Path) -> set[str]:
     """The answerable questions of a near-miss set (a folder made by _near_miss) whose answer was in a deleted paragraph
     too: make_near_miss.py keeps a question answerable when its answer is written anywhere else, so these often lost the
     paragraph that answered them and are near misses in fact."""
-    rows = [json.loads(x) for x in (near_miss / "questions.jsonl").read_text("utf-8").splitlines() if x.strip()]
+    rows = _read_rows(near_miss / "questions.jsonl")
     docs = near_miss.parent / near_miss.name.replace("nm_", "src_", 1) / "docs"
     removed = [r["removed"].rsplit("#", 1) for r in rows if r.get("unanswerable")]
     paragraphs = {doc: (docs / doc).read_text("utf-8").lower().split("\n\n") for doc in {d for d, _ in removed}}
@@ -383,7 +383,7 @@ def prepare_sets(train: Path, dev: Path, work: Path, cfg: Config, seed: int, log
         log(f"index: {corpus}")
         base[corpus] = build_index(docs, work / "index" / corpus, cfg)
         fit, held = split_articles(docs, seed)
-        rows = [json.loads(x) for x in (train / corpus / "questions.jsonl").read_text("utf-8").splitlines() if x.strip()]
+        rows = _read_rows(train / corpus / "questions.jsonl")
         for part, articles, n, s in (("fit", fit, near_miss[0], seed + 1), ("held", held, near_miss[1], seed + 2)):
             mine = [r for r in rows if r["source"] in articles]
             sets[f"{corpus}_{part}"] = Set(base[corpus], _write_questions(work / "questions" / f"{corpus}_{part}.jsonl", mine), part, "answers")
@@ -413,12 +413,12 @@ def prepare_sets(train: Path, dev: Path, work: Path, cfg: Config, seed: int, log
         sets[f"paraphrases_{corpus}_held"] = Set(base[corpus], ROOT / "tests" / "eval" / f"{corpus}_held_paraphrases.jsonl", "held", "reworded")
     # Small English corpora asked in French (the seed asked in French), held out only: fitted on, they raised French over
     # English answers (0.698 to 0.762) but French questions on another subject were answered twice as often (0.123 to 0.253).
-    held_fr = [json.loads(x) for x in (ROOT / "tests" / "eval" / "squad_held_fr.jsonl").read_text("utf-8").splitlines() if x.strip()]
+    held_fr = _read_rows(ROOT / "tests" / "eval" / "squad_held_fr.jsonl")
     log("index: small English corpora asked in French")
     for nm, off in _small_across(train / "make_near_miss.py", train / "squad" / "docs", "across_held", held_fr, seed + 7, work):
         sets[nm.name] = Set(build_index(nm / "docs", work / "index" / nm.name, cfg, base["squad"]), nm / "questions.jsonl", "held", "small")
         sets[f"off_topic_{nm.name}"] = Set(sets[nm.name].index, off, "held", "off_topic_small")
-    rows = [json.loads(x) for x in (dev / "squad_a" / "questions.jsonl").read_text("utf-8").splitlines() if x.strip()]
+    rows = _read_rows(dev / "squad_a" / "questions.jsonl")
     nm = _near_miss(train / "make_near_miss.py", dev / "squad_a" / "docs", "squad_a", rows, 40, seed + 5, work)  # like the issue's private near-miss set, but public
     sets["near_miss_squad_a"] = Set(build_index(nm / "docs", work / "index" / "nm_squad_a", cfg, squad_a), nm / "questions.jsonl", "dev",
                                     "near_miss")

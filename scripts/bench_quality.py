@@ -101,8 +101,7 @@ def main() -> int:
         runs[f"{corpus}_paraphrased_originals_held"] = [(sets[f"{corpus}_held"].index, written)]
     for name, prefix in (("small_across_held", ""), ("off_topic_small_across_held", "off_topic_")):
         runs[name] = [(s.index, s.questions) for n, s in sets.items() if n.startswith(f"{prefix}nm_small_across_held_")]
-    seed_index = Path(tempfile.mkdtemp()) / "index"
-    index.build(Config(**{**cfg.__dict__, "index_dir": seed_index}), log=lambda m: None)
+    seed_index = Path(tempfile.mkdtemp()) / "index"  # built below when a seed set is run
     seed = ROOT / "tests" / "eval" / "seed_questions.jsonl"
     seed_runs = {f"seed_{lang}": lambda c, lang=lang: detect_language(c.question) == lang for lang in ("en", "fr")}
     seed_runs["seed_all"] = lambda c: True
@@ -117,6 +116,8 @@ def main() -> int:
     for name, parts in runs.items():
         print(f"running {name}", file=sys.stderr, flush=True)
         if name in seed_runs:
+            if not seed_index.is_dir():
+                index.build(Config(**{**cfg.__dict__, "index_dir": seed_index}), log=lambda m: None)
             results[name], rows = run_group(cfg, parts, None, seed_runs[name])
         else:
             results[name], rows = run_group(cfg, parts, limit, off_topic=name.startswith("off_topic"))
