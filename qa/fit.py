@@ -9,7 +9,8 @@ features are cached in --work, so a second run only refits. French questions ove
 public development questions (../shared/eval/squad_a_fr, tests/eval/squad_fr_questions.jsonl) and on
 tests/eval/squad_fit_fr.jsonl (80 questions of the fitting articles, translated by hand), and reported on
 tests/eval/squad_held_fr.jsonl (183 questions of the held-out articles, translated by hand; the shipped decision file's
-figures are of its first 63).
+figures are of its first 63); English questions over French documents are reported on tests/eval/piaf_held_en.jsonl
+(held-out PIAF questions translated by hand).
 """
 
 from __future__ import annotations
@@ -409,6 +410,7 @@ def prepare_sets(train: Path, dev: Path, work: Path, cfg: Config, seed: int, log
                                           "cross_language")
     sets["french_over_english_fit_squad"] = Set(base["squad"], ROOT / "tests" / "eval" / "squad_fit_fr.jsonl", "fit", "cross_language")
     sets["french_over_english_held"] = Set(base["squad"], ROOT / "tests" / "eval" / "squad_held_fr.jsonl", "held", "cross_language")
+    sets["english_over_french_held"] = Set(base["piaf"], ROOT / "tests" / "eval" / "piaf_held_en.jsonl", "held", "cross_language")
     for corpus in ("squad", "piaf"):  # reworded by hand, as a visitor might ask them (40 held-out questions each)
         sets[f"paraphrases_{corpus}_held"] = Set(base[corpus], ROOT / "tests" / "eval" / f"{corpus}_held_paraphrases.jsonl", "held", "reworded")
     # Small English corpora asked in French (the seed asked in French), held out only: fitted on, they raised French over

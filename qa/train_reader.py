@@ -7,7 +7,8 @@ The articles are split as qa.fit splits them (same seed): the reader learns only
 decision fitted on its scores and every held-out figure stay honest. Each question gives a passage that holds its
 answer (the answer's first occurrence is the target span) and passages that do not (the target is <s>): the closest
 other passages of its own article (the near miss: on its subject, answer absent) and one from another article. French
-questions over English articles come from hand translations of fitting questions and of the public development set.
+questions over English articles come from hand translations of fitting questions and of the public development set,
+English questions over French articles from hand translations of PIAF fitting questions (TRANSLATED).
 With --swap, a share of the fitting questions is reworded before training: some of their words that the answering
 passage also has become one of their nearest words by e5 vector (wages for salaries, entreprises for companies), so
 that the reader learns to answer a question that does not repeat the passage's words. --init continues from a saved
@@ -192,6 +193,16 @@ def reworded(rows: list[dict], chunks: dict[str, list[Chunk]], swapper: WordSwap
     return out
 
 
+EVAL = ROOT / "tests" / "eval"
+# Questions translated by hand, asked of the articles of their corpus: (corpus, part) -> (file, language, times seen)
+TRANSLATED = {
+    ("squad", "fit"): [("squad_fit_fr.jsonl", "fr", 2), ("squad_fit_fr_more.jsonl", "fr", 1)],
+    ("squad", "held"): [("squad_held_fr.jsonl", "fr", 1)],
+    ("piaf", "fit"): [("piaf_fit_en.jsonl", "en", 1)],
+    ("piaf", "held"): [("piaf_held_en.jsonl", "en", 1)],
+}
+
+
 def _read_rows(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text("utf-8").splitlines() if x.strip()]
 
@@ -219,14 +230,11 @@ def datasets(train: Path, dev: Path, cfg: Config, seed: int, limit: int | None,
             if swapper and part == "fit":
                 mine = reworded(mine, chunks, swapper, swap, lang, rng)
             bucket += make_examples(mine, chunks, f"{corpus}:{lang}", rng)
-            if corpus == "squad" and part == "fit":
-                fr = _read_rows(ROOT / "tests" / "eval" / "squad_fit_fr.jsonl")
-                bucket += make_examples(fr, chunks, "squad:fr", rng) * 2  # few: seen twice
-            if corpus == "squad" and part == "held":
-                bucket += make_examples(_read_rows(ROOT / "tests" / "eval" / "squad_held_fr.jsonl"), chunks, "squad:fr", rng)
+            for name, other, times in TRANSLATED[(corpus, part)]:
+                bucket += make_examples(_read_rows(EVAL / name), chunks, f"{corpus}:{other}", rng) * times
     dev_docs = dev / "squad_a" / "docs"
     dev_chunks = _chunks(dev_docs, {p.name for p in dev_docs.glob("*.txt")}, cfg)
-    cross = _read_rows(dev / "squad_a_fr" / "questions.jsonl") + _read_rows(ROOT / "tests" / "eval" / "squad_fr_questions.jsonl")
+    cross = _read_rows(dev / "squad_a_fr" / "questions.jsonl") + _read_rows(EVAL / "squad_fr_questions.jsonl")
     fit_ex += make_examples(cross, dev_chunks, "squad_a:fr", rng) * 2
     return fit_ex, held_ex
 

@@ -6,6 +6,7 @@ Sets (held-out articles are those of the decision file's seed; indexes come from
   squad_held            held-out ../shared/train/squad articles
   piaf_held             held-out ../shared/train/piaf articles (French)
   french_over_english_held   tests/eval/squad_held_fr.jsonl: held-out squad questions translated by hand
+  english_over_french_held   tests/eval/piaf_held_en.jsonl: held-out piaf questions translated by hand
   paraphrases_*_held    tests/eval/{squad,piaf}_held_paraphrases.jsonl: 40 held-out questions each, reworded by hand as
                         a visitor might ask them; *_paraphrased_originals_held: the same 40 as the corpus wrote them
   reworded_*_held       300 held-out questions each, reworded by machine (words swapped for near words: a stress test)

@@ -11,7 +11,7 @@ that look most like one without holding its answer (two of its own article, one 
 - answers_elsewhere: the same for the passages that do not answer (lower is better);
 - median_margin: the median score over "no answer" of the answering passages.
 The sets: the 40 + 40 held-out SQuAD / PIAF questions reworded by hand and the same questions as written, the held-out
-SQuAD questions asked in French, and the seed's answerable questions. Default reader: the configured one.
+SQuAD questions asked in French, the held-out PIAF questions asked in English, and the seed's answerable questions. Default reader: the configured one.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ def question_sets(cfg: Config, train: Path) -> dict[str, tuple[list[dict], dict]
         sets[f"{corpus} reworded"] = (reworded, chunks[corpus])
         sets[f"{corpus} as written"] = ([{**r, "question": r["original"]} for r in reworded], chunks[corpus])
     sets["squad in French"] = (T._read_rows(EVAL / "squad_held_fr.jsonl"), chunks["squad"])
+    sets["piaf in English"] = (T._read_rows(EVAL / "piaf_held_en.jsonl"), chunks["piaf"])
     sets["seed"] = ([r for r in T._read_rows(EVAL / "seed_questions.jsonl") if r.get("answers")], chunks["seed"])
     return sets
 

@@ -203,7 +203,7 @@ def test_the_hand_written_question_sets_ask_about_held_out_articles_that_hold_th
     if not train.is_dir():
         pytest.skip("../shared/train is not beside this checkout")
     for corpus, name, original in (("squad", "squad_held_paraphrases.jsonl", "original"), ("piaf", "piaf_held_paraphrases.jsonl", "original"),
-                                   ("squad", "squad_held_fr.jsonl", "question_en")):
+                                   ("squad", "squad_held_fr.jsonl", "question_en"), ("piaf", "piaf_held_en.jsonl", "question_fr")):
         docs = train / corpus / "docs"
         _, held = fit.split_articles(docs, Decider.load(SHIPPED).meta["seed"])
         asked = {json.loads(x)["question"] for x in (train / corpus / "questions.jsonl").open(encoding="utf-8")}
@@ -212,6 +212,27 @@ def test_the_hand_written_question_sets_ask_about_held_out_articles_that_hold_th
         for r in rows:
             assert r["source"] in held and r[original] in asked and r["question"] != r[original], r
             assert any(a.lower() in (docs / r["source"]).read_text("utf-8").lower() for a in r["answers"]), r
+
+
+def test_the_reader_learns_translations_of_fitting_questions_and_is_measured_on_translations_of_held_out_ones():
+    """Every hand translation the reader trains on asks about a fitting article; those it reports on, a held-out one."""
+    from qa.text import detect_language
+    from qa.train_reader import EVAL, TRANSLATED
+
+    train = ROOT.parent / "shared" / "train"
+    if not train.is_dir():
+        pytest.skip("../shared/train is not beside this checkout")
+    for (corpus, part), files in TRANSLATED.items():
+        fitting, held = fit.split_articles(train / corpus / "docs", Decider.load(SHIPPED).meta["seed"])
+        asked = {json.loads(x)["question"] for x in (train / corpus / "questions.jsonl").open(encoding="utf-8")}
+        for name, lang, _ in files:
+            original = "question_en" if lang == "fr" else "question_fr"
+            rows = [json.loads(x) for x in (EVAL / name).open(encoding="utf-8")]
+            assert len(rows) >= 40, name
+            for r in rows:
+                assert r["source"] in (fitting if part == "fit" else held) and r[original] in asked, (name, r)
+            # in the other language (a few short questions, mostly names, may read as either)
+            assert np.mean([detect_language(r["question"]) == lang for r in rows]) >= 0.9, name
 
 
 def test_a_small_english_corpus_asked_in_french_keeps_the_answering_paragraphs_and_asks_other_articles_off_topic(tmp_path, monkeypatch):
