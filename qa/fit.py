@@ -5,12 +5,12 @@
 Reproducible: the article split, the near-miss sets and every fit derive from --seed. The articles are split in two
 (two thirds to fit on, one third held out); everything is fitted on the first part only, and the thresholds are chosen
 there too; the held-out figures written in the file's metadata come from the other part. Indexes and collected
-features are cached in --work, so a second run only refits. French questions over English documents are fitted on the
-public development questions (../shared/eval/squad_a_fr, tests/eval/squad_fr_questions.jsonl) and on
-tests/eval/squad_fit_fr.jsonl (80 questions of the fitting articles, translated by hand), and reported on
-tests/eval/squad_held_fr.jsonl (183 questions of the held-out articles, translated by hand; the shipped decision file's
-figures are of its first 63); English questions over French documents are reported on tests/eval/piaf_held_en.jsonl
-(held-out PIAF questions translated by hand).
+features are cached in --work, so a second run only refits. Questions across languages are fitted on hand
+translations of fitting questions: French over English on the public development questions (../shared/eval/squad_a_fr,
+tests/eval/squad_fr_questions.jsonl) and on tests/eval/squad_fit_fr.jsonl + squad_fit_fr_more.jsonl (1,280 SQuAD
+questions), English over French on tests/eval/piaf_fit_en.jsonl (1,000 PIAF questions); they are reported on
+tests/eval/squad_held_fr.jsonl (183 SQuAD questions) and tests/eval/piaf_held_en.jsonl (200 PIAF questions), both of
+held-out articles.
 """
 
 from __future__ import annotations
@@ -408,7 +408,10 @@ def prepare_sets(train: Path, dev: Path, work: Path, cfg: Config, seed: int, log
              for x in p.read_text("utf-8").splitlines() if x.strip()]
     sets["french_over_english_fit"] = Set(squad_a, _write_questions(work / "questions" / "french_over_english_fit.jsonl", cross), "fit",
                                           "cross_language")
-    sets["french_over_english_fit_squad"] = Set(base["squad"], ROOT / "tests" / "eval" / "squad_fit_fr.jsonl", "fit", "cross_language")
+    fit_fr = [r for name in ("squad_fit_fr.jsonl", "squad_fit_fr_more.jsonl") for r in _read_rows(ROOT / "tests" / "eval" / name)]
+    sets["french_over_english_fit_squad"] = Set(base["squad"], _write_questions(work / "questions" / "french_over_english_fit_squad.jsonl",
+                                                                                fit_fr), "fit", "cross_language")
+    sets["english_over_french_fit"] = Set(base["piaf"], ROOT / "tests" / "eval" / "piaf_fit_en.jsonl", "fit", "cross_language")
     sets["french_over_english_held"] = Set(base["squad"], ROOT / "tests" / "eval" / "squad_held_fr.jsonl", "held", "cross_language")
     sets["english_over_french_held"] = Set(base["piaf"], ROOT / "tests" / "eval" / "piaf_held_en.jsonl", "held", "cross_language")
     for corpus in ("squad", "piaf"):  # reworded by hand, as a visitor might ask them (40 held-out questions each)
