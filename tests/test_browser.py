@@ -457,6 +457,24 @@ def test_chat_page_in_french(app, context, size):
     shot(page, f"chat-{size}-fr.png")
 
 
+def test_chat_page_keeps_a_question_sent_before_its_script_has_run(app, context):
+    """Enter pressed before Gradio has run the page's script (a slow host) keeps the question in the box with a notice."""
+    page = chat_page(context, app, "desktop")
+    page.evaluate("() => { window.__qaSaved = window.qaChat; delete window.qaChat; }")  # as before the script has run
+    box = page.locator("#qa-input textarea")
+    box.fill(QUESTION)
+    box.press("Enter")
+    expect(page.locator("#qa-notice")).to_contain_text("still loading")
+    expect(box).to_have_value(QUESTION)
+    page.wait_for_function("() => window.qaEarly === 1")  # that round is over
+    shot(page, "chat-desktop-early-enter.png")
+    expect(page.locator("#qa-chat [data-testid='user']")).to_have_count(0)
+    page.evaluate("() => { window.qaChat = window.__qaSaved; }")
+    box.press("Enter")  # once the script is there, the same question is asked as usual
+    expect(page.locator("#qa-chat .qa-answer")).to_have_count(1, timeout=ANSWER_TIMEOUT)
+    expect(page.locator("#qa-notice")).to_have_text("")
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_chat_page_shows_document_markup_as_text(app, context, size):
     """Point 6: a document's markdown and HTML (a link, an image, <b>) show as text, never live."""
