@@ -274,7 +274,7 @@ def chat_page(context, app, size: str, locale: str = "en-US"):
     page = context(*SIZES[size], locale=locale).new_page()
     page.goto(app["url"] + "/")
     expect(page.locator("#qa-input textarea")).to_be_visible()
-    page.wait_for_function("() => !!window.qaChat")  # the page script has run: Enter before it is lost (see the closing note of stop 24)
+    page.wait_for_function("() => !!window.qaChat")  # the page script has run (an Enter before it only gets a "still loading" notice)
     page.evaluate(PROBE, ["chat", "#qa-input"])
     return page
 
