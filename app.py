@@ -43,6 +43,7 @@ MESSAGES = {
         "empty": "The question is empty.",
         "too_long": "The question is too long ({n} characters; at most {max}).",
         "wait": "Please wait for the answer to the previous question.",
+        "page_loading": "The page is still loading; press Enter again in a moment.",
         "searching": "Searching the documents…",
         "writing": "Writing the answer…",
         "draft": "Draft",
@@ -67,6 +68,7 @@ MESSAGES = {
         "empty": "La question est vide.",
         "too_long": "La question est trop longue ({n} caractères ; {max} au plus).",
         "wait": "Attendez la réponse à la question précédente.",
+        "page_loading": "La page finit de se charger ; appuyez de nouveau sur Entrée dans un instant.",
         "searching": "Recherche dans les documents…",
         "writing": "Rédaction de la réponse…",
         "draft": "Brouillon",
@@ -233,8 +235,12 @@ def page_script(cfg: Config) -> str:
     return (STATIC / "chat.js").read_text("utf-8").replace("__QA_CHAT_SETTINGS__", json.dumps(settings, ensure_ascii=False))
 
 
-ASK_JS = "(question, chat) => window.qaChat.ask(question, chat)"
-DONE_JS = "() => window.qaChat.done()"
+# Enter can come before Gradio has run the page's script (a slow host): the question then stays in the box, a notice
+# says why, and nothing is asked (an empty pending question changes nothing on the server); qaEarly counts such rounds.
+ASK_JS = ("(question, chat) => window.qaChat ? window.qaChat.ask(question, chat) : [question, chat, '', "
+          + json.dumps({lang: notice_html(t["page_loading"]) for lang, t in MESSAGES.items()}, ensure_ascii=False)
+          + "[(navigator.language || 'en').slice(0, 2).toLowerCase() === 'fr' ? 'fr' : 'en']]")
+DONE_JS = "() => window.qaChat ? window.qaChat.done() : (window.qaEarly = (window.qaEarly || 0) + 1, [])"
 
 
 def build_ui(cfg: Config, assistant: Assistant, gate, feedback, limiter) -> gr.Blocks:

@@ -274,7 +274,7 @@ def chat_page(context, app, size: str, locale: str = "en-US"):
     page = context(*SIZES[size], locale=locale).new_page()
     page.goto(app["url"] + "/")
     expect(page.locator("#qa-input textarea")).to_be_visible()
-    page.wait_for_function("() => !!window.qaChat")  # the page script has run: Enter before it is lost (see the closing note of stop 24)
+    page.wait_for_function("() => !!window.qaChat")  # the page script has run (an Enter before it only gets a "still loading" notice)
     page.evaluate(PROBE, ["chat", "#qa-input"])
     return page
 
@@ -455,6 +455,24 @@ def test_chat_page_in_french(app, context, size):
     expect(box).to_have_value(long)
     expect(messages).to_have_count(0)
     shot(page, f"chat-{size}-fr.png")
+
+
+def test_chat_page_keeps_a_question_sent_before_its_script_has_run(app, context):
+    """Enter pressed before Gradio has run the page's script (a slow host) keeps the question in the box with a notice."""
+    page = chat_page(context, app, "desktop")
+    page.evaluate("() => { window.__qaSaved = window.qaChat; delete window.qaChat; }")  # as before the script has run
+    box = page.locator("#qa-input textarea")
+    box.fill(QUESTION)
+    box.press("Enter")
+    expect(page.locator("#qa-notice")).to_contain_text("still loading")
+    expect(box).to_have_value(QUESTION)
+    page.wait_for_function("() => window.qaEarly === 1")  # that round is over
+    shot(page, "chat-desktop-early-enter.png")
+    expect(page.locator("#qa-chat [data-testid='user']")).to_have_count(0)
+    page.evaluate("() => { window.qaChat = window.__qaSaved; }")
+    box.press("Enter")  # once the script is there, the same question is asked as usual
+    expect(page.locator("#qa-chat .qa-answer")).to_have_count(1, timeout=ANSWER_TIMEOUT)
+    expect(page.locator("#qa-notice")).to_have_text("")
 
 
 @pytest.mark.parametrize("size", SIZES)
