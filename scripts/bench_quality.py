@@ -14,7 +14,10 @@ Sets (held-out articles are those of the decision file's seed; indexes come from
                         among its questions); off_topic_small_across_held: French questions of other articles asked of
                         them (nothing there answers: counted as unanswerable)
   near_miss_*_held      held-out articles with the answering paragraph deleted (half answerable; the false refusals
-                        are also given over the answerable questions whose own paragraph was not deleted with another's)
+                        are also given over the answerable questions whose own paragraph was not deleted with another's);
+                        near_miss_*_held_translated: those of its questions that were translated, asked in translation
+  off_topic_held, off_topic_french_held, off_topic_english_held   held-out questions asked of another corpus (squad of
+                        squad_a, piaf of squad, squad of piaf): nothing there answers, counted as unanswerable
   squad_a, squad_a_fr, near_miss_squad_a   the public development set (tuned freely, so reported apart)
   seed_en, seed_fr, seed_all   tests/eval/seed_questions.jsonl by language (written with the project: not held out)
 Then the latency on the seed questions (first token and full answer, p50/p95) and the index build throughput.
@@ -89,7 +92,7 @@ def main() -> int:
     sets = fit.prepare_sets(SHARED / "train", SHARED / "eval", work, cfg, meta["seed"], lambda m: print(m, file=sys.stderr))
     squad_a = work / "index" / "squad_a"
     runs = {name: [(s.index, s.questions)] for name, s in sets.items()
-            if s.role == "held" and s.kind in ("answers", "cross_language", "near_miss", "reworded")}
+            if s.role == "held" and s.kind in ("answers", "cross_language", "near_miss", "reworded", "off_topic")}
     runs |= {"squad_a": [(squad_a, SHARED / "eval" / "squad_a" / "questions.jsonl")],
              "squad_a_fr": [(squad_a, SHARED / "eval" / "squad_a_fr" / "questions.jsonl")],
              "near_miss_squad_a": [(sets["near_miss_squad_a"].index, sets["near_miss_squad_a"].questions)]}
@@ -123,7 +126,7 @@ def main() -> int:
         else:
             results[name], rows = run_group(cfg, parts, limit, off_topic=name.startswith("off_topic"))
         if name.startswith("near_miss") or name == "small_across_held":  # answerable questions whose answering paragraph was not deleted with another's
-            lost = set().union(*(fit.lost_answers(questions.parent) for _, questions in parts))
+            lost = set().union(*(fit.lost_answers(questions.parent, questions) for _, questions in parts))
             intact = [r["refused"] for r in rows if not r["unanswerable"] and r["question"] not in lost]
             results[name] |= {"n_intact": len(intact), "false_refusal_rate_intact": float(np.mean(intact)) if intact else 0.0}
         if args.save:

@@ -31,7 +31,7 @@ from qa import train_reader as T  # noqa: E402
 from qa.config import Config  # noqa: E402
 from qa.fit import split_articles  # noqa: E402
 
-EVAL = ROOT / "tests" / "eval"
+EVAL = T.EVAL
 
 
 def question_sets(cfg: Config, train: Path) -> dict[str, tuple[list[dict], dict]]:
@@ -46,8 +46,8 @@ def question_sets(cfg: Config, train: Path) -> dict[str, tuple[list[dict], dict]
         reworded = T._read_rows(EVAL / f"{corpus}_held_paraphrases.jsonl")
         sets[f"{corpus} reworded"] = (reworded, chunks[corpus])
         sets[f"{corpus} as written"] = ([{**r, "question": r["original"]} for r in reworded], chunks[corpus])
-    sets["squad in French"] = (T._read_rows(EVAL / "squad_held_fr.jsonl"), chunks["squad"])
-    sets["piaf in English"] = (T._read_rows(EVAL / "piaf_held_en.jsonl"), chunks["piaf"])
+    for corpus, name in (("squad", "squad in French"), ("piaf", "piaf in English")):
+        sets[name] = ([r for f, _, _ in T.TRANSLATED[(corpus, "held")] for r in T._read_rows(EVAL / f)], chunks[corpus])
     sets["seed"] = ([r for r in T._read_rows(EVAL / "seed_questions.jsonl") if r.get("answers")], chunks["seed"])
     return sets
 

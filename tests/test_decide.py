@@ -173,6 +173,14 @@ def test_phrase_rows_take_the_readers_span_of_the_best_sentence_and_label_it_by_
     assert x.shape == (2, len(F.PHRASE_FEATURES)) and y.tolist() == [True, False]  # no span: no phrase to judge
 
 
+def test_the_equal_error_threshold_refuses_as_many_answerable_as_it_answers_unanswerable():
+    answerable = np.array([0.2, 0.5, 0.6, 0.7, 0.8, 0.9])
+    unanswerable = np.array([0.1, 0.2, 0.3, 0.4, 0.55, 0.65])
+    t = fit.equal_error_threshold(answerable, unanswerable)
+    assert t == 0.55 and (answerable < t).mean() == (unanswerable >= t).mean() == 2 / 6
+    assert fit.equal_error_threshold(np.array([0.9, 0.8]), np.array([0.1, 0.2])) > 0.2  # apart: nothing wrong either way
+
+
 def test_a_short_answer_is_right_only_when_it_holds_the_gold_answer_and_little_more():
     assert fit.short_answer_right("80%", ["80%"]) and fit.short_answer_right("about 80%", ["80%"])
     assert not fit.short_answer_right("Engineers make up 80% of the workforce", ["80%"])  # a clause, not a short answer
@@ -195,6 +203,16 @@ def test_near_miss_questions_that_lost_their_paragraph_with_another_are_found(tm
     assert [r["removed"] for r in made if r.get("unanswerable")] == ["a.txt#1"]
     # "When did the lab open?" stays answerable through the other "1990", but its own paragraph is gone
     assert fit.lost_answers(out) == {"When did the lab open?"}
+    # the same near misses asked in French, where a translation was written: the lost one is found in translation too
+    said = tmp_path / "fr.jsonl"
+    said.write_text("".join(json.dumps({"question": fr, "answers": a, "source": "a.txt", "question_en": en}) + "\n" for fr, en, a in (
+        ("Quand le labo a-t-il ouvert ?", "When did the lab open?", ["1990"]),
+        ("Combien d'ingénieurs ?", "How many engineers?", ["40 engineers"]))), "utf-8")
+    asked = fit._near_miss_translated(out, said)
+    crossed = [json.loads(x) for x in asked.read_text("utf-8").splitlines()]
+    assert sorted((r["question"], bool(r.get("unanswerable"))) for r in crossed) == [("Combien d'ingénieurs ?", True),
+                                                                                        ("Quand le labo a-t-il ouvert ?", False)]
+    assert fit.lost_answers(out, asked) == {"Quand le labo a-t-il ouvert ?"}
 
 
 def test_the_hand_written_question_sets_ask_about_held_out_articles_that_hold_their_answers():
