@@ -104,9 +104,9 @@ def test_bad_input_raises_input_error(assistant):
 
 def test_seed_evaluation_quality_gate(assistant):
     """The seed set (English, French, follow-ups, near misses), gated at what the fitted decision reaches on held-out
-    articles (README, "Figures"), not at what was measured on this set: answered correctly 0.82 (SQuAD held out),
-    near misses refused 0.54-0.57, false refusals 0.02-0.14 (0.25-0.40 on small held-out corpora). Measured here: 0.79,
-    0.64, 0.14."""
+    articles (README, "Figures"), not at what was measured on this set: answered correctly 0.69-0.86 (PIAF, SQuAD,
+    French over English held out), near misses refused 0.69-0.83, false refusals 0.04-0.21 (0.27 English over French).
+    Measured here (2026-12-06): 0.90, 0.82, 0.07."""
     rows = evaluate.run(assistant, evaluate.load_cases(EVAL / "seed_questions.jsonl"))
     m = evaluate.summarize(rows)
     assert m["n"] >= 30 and m["n_unanswerable"] >= 8
@@ -114,7 +114,7 @@ def test_seed_evaluation_quality_gate(assistant):
     assert m["answer_accuracy"] >= 0.75
     assert m["citation_recall"] >= 0.95
     assert m["citation_support"] >= 0.95  # each cited sentence supported by its citation
-    assert m["refusal_accuracy"] >= 0.54
+    assert m["refusal_accuracy"] >= 0.65
     assert m["false_refusal_rate"] <= 0.20
 
 
