@@ -208,7 +208,7 @@ def test_near_miss_questions_that_lost_their_paragraph_with_another_are_found(tm
     said.write_text("".join(json.dumps({"question": fr, "answers": a, "source": "a.txt", "question_en": en}) + "\n" for fr, en, a in (
         ("Quand le labo a-t-il ouvert ?", "When did the lab open?", ["1990"]),
         ("Combien d'ingénieurs ?", "How many engineers?", ["40 engineers"]))), "utf-8")
-    asked = fit._near_miss_translated(out, said)
+    asked = fit._near_miss_translated(out, [said])
     crossed = [json.loads(x) for x in asked.read_text("utf-8").splitlines()]
     assert sorted((r["question"], bool(r.get("unanswerable"))) for r in crossed) == [("Combien d'ingénieurs ?", True),
                                                                                         ("Quand le labo a-t-il ouvert ?", False)]
@@ -251,6 +251,24 @@ def test_the_reader_learns_translations_of_fitting_questions_and_is_measured_on_
                 assert r["source"] in (fitting if part == "fit" else held) and r[original] in asked, (name, r)
             # in the other language (a few short questions, mostly names, may read as either)
             assert np.mean([detect_language(r["question"]) == lang for r in rows]) >= 0.9, name
+
+
+def test_the_translated_held_out_near_misses_ask_questions_of_held_out_articles_in_the_other_language():
+    from qa.text import detect_language
+
+    train = ROOT.parent / "shared" / "train"
+    if not train.is_dir():
+        pytest.skip("../shared/train is not beside this checkout")
+    for (corpus, part), name in fit.NEAR_MISS_TRANSLATED.items():
+        _, held = fit.split_articles(train / corpus / "docs", Decider.load(SHIPPED).meta["seed"])
+        asked = {json.loads(x)["question"] for x in (train / corpus / "questions.jsonl").open(encoding="utf-8")}
+        rows = [json.loads(x) for x in (fit.EVAL / name).open(encoding="utf-8")]
+        lang, original = ("fr", "question_en") if corpus == "squad" else ("en", "question_fr")
+        assert part == "held" and len(rows) >= 100 and sum(bool(r.get("unanswerable")) for r in rows) >= 50, name
+        for r in rows:
+            article = r["removed"].rsplit("#", 1)[0] if r.get("unanswerable") else r["source"]
+            assert article in held and r[original] in asked and r["question"] != r[original], (name, r)
+        assert np.mean([detect_language(r["question"]) == lang for r in rows]) >= 0.9, name
 
 
 def test_a_small_english_corpus_asked_in_french_keeps_the_answering_paragraphs_and_asks_other_articles_off_topic(tmp_path, monkeypatch):
