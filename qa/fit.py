@@ -187,11 +187,12 @@ def changed_questions(rows: list[dict], chunks: dict[str, list[Chunk]], swapper:
     return out[:n]
 
 
-def lost_answers(near_miss: Path, questions: Path | None = None) -> set[str]:
-    """The answerable questions of a near-miss set (a folder made by _near_miss) whose answer was in a deleted paragraph
-    too: make_near_miss.py keeps a question answerable when its answer is written anywhere else, so these often lost the
-    paragraph that answered them and are near misses in fact. With `questions` (their translations, each keeping its
-    `original`), the translations of those."""
+def lost_answers(questions: Path) -> set[str]:
+    """The answerable questions of a near-miss set (the questions file of a folder made by _near_miss, or its translations
+    beside it, each keeping its `original`) whose answer was in a deleted paragraph too: make_near_miss.py keeps a
+    question answerable when its answer is written anywhere else, so these often lost the paragraph that answered them
+    and are near misses in fact."""
+    near_miss = questions.parent
     rows = _read_rows(near_miss / "questions.jsonl")
     docs = near_miss.parent / near_miss.name.replace("nm_", "src_", 1) / "docs"
     removed = [r["removed"].rsplit("#", 1) for r in rows if r.get("unanswerable")]
@@ -201,7 +202,7 @@ def lost_answers(near_miss: Path, questions: Path | None = None) -> set[str]:
         deleted.setdefault(doc, []).append(paragraphs[doc][int(i)])
     lost = {r["question"] for r in rows if not r.get("unanswerable")
             and any(a.lower() in p for a in r["answers"] for p in deleted.get(r["source"], []))}
-    return lost if questions is None else {r["question"] for r in _read_rows(questions) if r.get("original", r["question"]) in lost}
+    return {r["question"] for r in _read_rows(questions) if r.get("original", r["question"]) in lost}
 
 
 def build_index(docs: Path, target: Path, cfg: Config, base: Path | None = None) -> Path:
@@ -446,10 +447,10 @@ def prepare_sets(train: Path, dev: Path, work: Path, cfg: Config, seed: int, log
         # in the other language below: unanswerable questions across languages among the answerable model's negatives.
         # Alone they moved little (French questions on nothing in the English corpus answered 0.357 -> 0.330, held
         # out); the threshold across languages in fit_all does the rest.
-        nm = sets[f"near_miss_{corpus}_{part}"].questions.parent
+        near = sets[f"near_miss_{corpus}_{part}"]
         more = [EVAL / NEAR_MISS_TRANSLATED[(corpus, part)]] if (corpus, part) in NEAR_MISS_TRANSLATED else []
-        sets[f"near_miss_{corpus}_{part}_translated"] = Set(sets[f"near_miss_{corpus}_{part}"].index,
-                                                            _near_miss_translated(nm, [sets[name].questions, *more]), part, "near_miss")
+        sets[f"near_miss_{corpus}_{part}_translated"] = Set(near.index, _near_miss_translated(near.questions.parent, [sets[name].questions, *more]),
+                                                            part, "near_miss")
     for corpus in ("squad", "piaf"):  # reworded by hand, as a visitor might ask them (40 held-out questions each)
         sets[f"paraphrases_{corpus}_held"] = Set(base[corpus], EVAL / f"{corpus}_held_paraphrases.jsonl", "held", "reworded")
     # Small English corpora asked in French (the seed asked in French), held out only: fitted on, they raised French over
@@ -539,7 +540,7 @@ def fit_all(sets: dict[str, Set], cfg: Config, work: Path, limit: int | None, lo
         if sets[n].role == "held" and sets[n].kind in ("small", "off_topic_small"):
             small.setdefault(n.rsplit("_", 1)[0], []).extend(rs)
             if sets[n].kind == "small":
-                lost |= lost_answers(sets[n].questions.parent, sets[n].questions)
+                lost |= lost_answers(sets[n].questions)
     for name, rs in small.items():
         figures[name] = off_topic_figures(rs, decider) if name.startswith("off_topic") else decision_figures(rs, decider, lost)
     for n, rs in records.items():
@@ -550,7 +551,7 @@ def fit_all(sets: dict[str, Set], cfg: Config, work: Path, limit: int | None, lo
             full = collect(sets[n].index, sets[n].questions, cfg, fusion, work, cap[kind])
             figures[n] = {**{f"retrieval_{k}": v for k, v in retrieval_hits(full, fusion).items() if k != "n"}, **decision_figures(rs, decider)}
         elif kind == "near_miss":
-            figures[n] = decision_figures(rs, decider, lost_answers(sets[n].questions.parent, sets[n].questions))
+            figures[n] = decision_figures(rs, decider, lost_answers(sets[n].questions))
         else:
             figures[n] = off_topic_figures(rs, decider)
     held_phrase = phrase_rows([r for n, rs in records.items() if sets[n].role == "held" and sets[n].kind == "answers" for r in rs],

@@ -127,7 +127,7 @@ def main() -> int:
         else:
             results[name], rows = run_group(cfg, parts, limit, off_topic=name.startswith("off_topic"))
         if name.startswith("near_miss") or name == "small_across_held":  # answerable questions whose answering paragraph was not deleted with another's
-            lost = set().union(*(fit.lost_answers(questions.parent, questions) for _, questions in parts))
+            lost = set().union(*(fit.lost_answers(questions) for _, questions in parts))
             intact = [r["refused"] for r in rows if not r["unanswerable"] and r["question"] not in lost]
             results[name] |= {"n_intact": len(intact), "false_refusal_rate_intact": float(np.mean(intact)) if intact else 0.0}
         if args.save:

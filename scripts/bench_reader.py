@@ -31,9 +31,6 @@ from qa import train_reader as T  # noqa: E402
 from qa.config import Config  # noqa: E402
 from qa.fit import split_articles  # noqa: E402
 
-EVAL = T.EVAL
-
-
 def question_sets(cfg: Config, train: Path) -> dict[str, tuple[list[dict], dict]]:
     """name -> (rows, chunks of the articles they ask about)."""
     chunks = {}
@@ -43,12 +40,12 @@ def question_sets(cfg: Config, train: Path) -> dict[str, tuple[list[dict], dict]
     chunks["seed"] = T._chunks(cfg.seeds_dir, {p.name for p in Path(cfg.seeds_dir).glob("*.txt")}, cfg)
     sets = {}
     for corpus in ("squad", "piaf"):
-        reworded = T._read_rows(EVAL / f"{corpus}_held_paraphrases.jsonl")
+        reworded = T._read_rows(T.EVAL / f"{corpus}_held_paraphrases.jsonl")
         sets[f"{corpus} reworded"] = (reworded, chunks[corpus])
         sets[f"{corpus} as written"] = ([{**r, "question": r["original"]} for r in reworded], chunks[corpus])
     for corpus, name in (("squad", "squad in French"), ("piaf", "piaf in English")):
-        sets[name] = ([r for f, _, _ in T.TRANSLATED[(corpus, "held")] for r in T._read_rows(EVAL / f)], chunks[corpus])
-    sets["seed"] = ([r for r in T._read_rows(EVAL / "seed_questions.jsonl") if r.get("answers")], chunks["seed"])
+        sets[name] = ([r for f, _, _ in T.TRANSLATED[(corpus, "held")] for r in T._read_rows(T.EVAL / f)], chunks[corpus])
+    sets["seed"] = ([r for r in T._read_rows(T.EVAL / "seed_questions.jsonl") if r.get("answers")], chunks["seed"])
     return sets
 
 
