@@ -184,7 +184,7 @@ def _modules():
 
         def merge(self) -> None:
             """Fold the update into the weight (for inference: one matrix product instead of three)."""
-            with torch.no_grad():
+            with torch.no_grad():  # in place, in the base's own array (no second copy): Reader reads a base of its own
                 self.weight += (self.b @ self.a) * self.scale
                 self.b.zero_()
 
@@ -197,7 +197,7 @@ def _modules():
             self.fi, self.fo = lin("fi", (c["FF"], H)), lin("fo", (H, c["FF"]))
             self.ln1, self.ln2 = nn.LayerNorm(H, eps=c["eps"]), nn.LayerNorm(H, eps=c["eps"])
             for ln, n in ((self.ln1, "aln"), (self.ln2, "oln")):
-                ln.weight.data, ln.bias.data = torch.from_numpy(t[f"{prefix}{n}.w"]), torch.from_numpy(t[f"{prefix}{n}.b"])
+                ln.weight.data, ln.bias.data = torch.tensor(t[f"{prefix}{n}.w"]), torch.tensor(t[f"{prefix}{n}.b"])  # trained: copies
             self.heads = c["NH"]
 
         def forward(self, x, mask):
@@ -217,7 +217,7 @@ def _modules():
             self.register_buffer("pos", torch.from_numpy(t["emb.pos"].reshape(-1, c["H"])))
             self.register_buffer("type0", torch.from_numpy(t["emb.type"].reshape(-1, c["H"])[0].copy()))
             self.ln = nn.LayerNorm(c["H"], eps=c["eps"])
-            self.ln.weight.data, self.ln.bias.data = torch.from_numpy(t["emb.ln.w"]), torch.from_numpy(t["emb.ln.b"])
+            self.ln.weight.data, self.ln.bias.data = torch.tensor(t["emb.ln.w"]), torch.tensor(t["emb.ln.b"])
             self.layers = nn.ModuleList(Layer(t, f"l{i}.", c, rank, alpha) for i in range(c["NL"]))
             self.head = nn.Linear(c["H"], 2)
             nn.init.normal_(self.head.weight, std=0.02)

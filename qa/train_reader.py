@@ -28,6 +28,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -46,6 +47,7 @@ BATCH_TOKENS = 2048  # a batch holds about this many tokens (pairs of similar le
 NEGATIVES_SAME = 2  # passages of the question's own article that do not hold the answer
 NEGATIVES_OTHER = 1  # passages of another article
 WARMUP = 0.05  # share of the planned steps with a rising learning rate
+Precision = Literal["float32", "bfloat16"]  # matrix products while training; the held-out figures are always float32
 SWAP_SHARE = 0.0  # share of fitting questions reworded through word neighbours (0: the shipped reader was trained so)
 SWAP_WORD = 0.5  # in a reworded question, chance that each word shared with the answering passage is swapped
 SWAP_NEIGHBOURS = 3  # a swapped word becomes one of its this many nearest words of another stem and spelling...
@@ -272,7 +274,7 @@ def batches(items: list[tuple[R.Pair, tuple[int, int]]], rng: random.Random) -> 
 
 
 def train(net, tokenizer: R.Tokenizer, examples: list[Example], hours: float, seed: int, epochs: float, log,
-          learning_rate: float = LEARNING_RATE) -> dict:
+          learning_rate: float = LEARNING_RATE, precision: Precision = "float32") -> dict:
     """Fit the updates; stops after `epochs` passes or `hours`, whichever comes first."""
     import torch
 
@@ -297,7 +299,9 @@ def train(net, tokenizer: R.Tokenizer, examples: list[Example], hours: float, se
             if step >= total or time.perf_counter() - t0 > hours * 3600:
                 break
             ids, mask = R.batch_tensors([p for p, _ in batch], tokenizer.pad)
-            start, end = net(ids, mask)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+                start, end = net(ids, mask)
+            start, end = start.float(), end.float()
             ts = torch.tensor([t[0] for _, t in batch])
             te = torch.tensor([t[1] for _, t in batch])
             loss = (torch.nn.functional.cross_entropy(start, ts) + torch.nn.functional.cross_entropy(end, te)) / 2
@@ -316,7 +320,7 @@ def train(net, tokenizer: R.Tokenizer, examples: list[Example], hours: float, se
             continue
         break
     net.eval()
-    return {"steps": step, "pairs_seen": seen, "pairs": len(items), "seconds": round(time.perf_counter() - t0),
+    return {"steps": step, "pairs_seen": seen, "pairs": len(items), "seconds": round(time.perf_counter() - t0), "precision": precision,
             "final_loss": round(float(np.mean(running[-100:])), 4) if running else None}
 
 
@@ -371,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--swap", type=float, default=SWAP_SHARE, help="share of fitting questions reworded through e5 word neighbours")
     p.add_argument("--init", type=Path, default=None, help="continue from this reader file (same rank) instead of the base")
     p.add_argument("--learning-rate", type=float, default=LEARNING_RATE, help="peak learning rate")
+    p.add_argument("--precision", choices=get_args(Precision), default="float32",
+                   help="matrix products while training (bfloat16: about 1.5x faster where the CPU has AVX512-BF16)")
     p.add_argument("--json", action="store_true", help="print the held-out figures as JSON")
     args = p.parse_args(argv)
     import torch
@@ -389,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         if (before["rank"], before["alpha"]) != (RANK, ALPHA):
             raise SystemExit(f"{args.init} has rank {before['rank']}, alpha {before['alpha']}: not {RANK}, {ALPHA}.")
         R.load_into(net, args.init, arrays)
-    report = train(net, tokenizer, fit_ex, args.hours, args.seed, args.epochs, log, args.learning_rate)
+    report = train(net, tokenizer, fit_ex, args.hours, args.seed, args.epochs, log, args.learning_rate, args.precision)
     figures = evaluate(net, tokenizer, held_ex)
     meta = {"rank": RANK, "alpha": ALPHA, "seed": args.seed, "training": report, "held_out": figures,
             "base": R.BASE_FILE, "targets": list(R.LORA_TARGETS), "swap": args.swap, "learning_rate": args.learning_rate,

@@ -11,7 +11,7 @@ from qa import reader as R
 from qa.answer import reader_phrase
 from qa.config import Config
 from qa.errors import ModelError
-from qa.train_reader import WordSwapper, answer_span, token_targets
+from qa.train_reader import Example, WordSwapper, answer_span, evaluate, token_targets, train
 
 SHIPPED = Config().reader_file
 SENTENCE = "Engineers make up 80% of the workforce."
@@ -163,3 +163,25 @@ def test_the_loaded_reader_folds_its_updates_into_plain_linear_maps_and_reads_as
     with torch.inference_mode():
         for got, want in zip(reader.net(ids, mask), unfolded(ids, mask)):
             assert torch.allclose(got, want, atol=1e-3)
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_a_few_training_steps_teach_a_fresh_reader_where_the_answer_is(base, tokenizer, precision):
+    """qa.train_reader's loop, in either precision, on two pairs: the answer span and "no answer" are learnt, and the
+    base weights, which every network built from them shares, are left as read."""
+    import torch
+
+    torch.manual_seed(0)
+    norms = {k: v.copy() for k, v in base.tensors.items() if k.endswith(("ln.w", "ln.b"))}
+    net = R.build_network(base, rank=2, alpha=2.0)
+    question = "What share of the workforce are engineers?"
+    pairs = [Example(question, "Optics", f"{OTHER} {SENTENCE}", answer_span(f"{OTHER} {SENTENCE}", ["80%"]), "t:en"),
+             Example(question, "Optics", OTHER, None, "t:en")]
+    before = evaluate(net, tokenizer, pairs)["t:en"]
+    report = train(net, tokenizer, pairs * 4, hours=0.05, seed=0, epochs=12, log=lambda m: None,
+                   learning_rate=1e-2, precision=precision)
+    after = evaluate(net, tokenizer, pairs)["t:en"]
+    assert report["steps"] == 12 and report["precision"] == precision
+    assert after["span_holds_answer"] == 1 and after["median_margin"] > before["median_margin"] + 1
+    assert after["answers_here"] == 1 and after["answers_elsewhere"] == 0
+    assert all(np.array_equal(base.tensors[k], v) for k, v in norms.items())
