@@ -1,7 +1,7 @@
 """Fine-tune the reader (qa/reader.py) on ../shared/train, fitting articles only, and write qa/models/reader.npz.
 
     python -m qa.train_reader [--train ../shared/train] [--out FILE] [--seed 0] [--hours 2.5] [--limit N]
-                              [--swap 0.5] [--init qa/models/reader.npz --learning-rate 2.5e-4 --epochs 0.6]
+                              [--swap 0.5] [--init qa/models/reader.npz --learning-rate 2.5e-4 --epochs 0.6] [--precision bfloat16]
 
 The articles are split as qa.fit splits them (same seed): the reader learns only from the fitting articles, so the
 decision fitted on its scores and every held-out figure stay honest. Each question gives a passage that holds its
@@ -376,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--init", type=Path, default=None, help="continue from this reader file (same rank) instead of the base")
     p.add_argument("--learning-rate", type=float, default=LEARNING_RATE, help="peak learning rate")
     p.add_argument("--precision", choices=get_args(Precision), default="float32",
-                   help="matrix products while training (bfloat16: about 1.5x faster where the CPU has AVX512-BF16)")
+                   help="matrix products while training (bfloat16: about 1.4x faster where the CPU has AVX512-BF16)")
     p.add_argument("--json", action="store_true", help="print the held-out figures as JSON")
     args = p.parse_args(argv)
     import torch
