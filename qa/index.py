@@ -28,7 +28,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from . import embedders
+from . import embedders, language
 from .chunking import Chunk, chunk_document
 from .config import Config
 from .documents import PARSER_VERSION, discover, file_hash, load
@@ -195,6 +195,7 @@ def _settings(cfg: Config, model_id: str, dim: int) -> dict:
         "tokenizer": "snowball+fold-v2",
         "parser": PARSER_VERSION,
         "terms": TERMS_VERSION,
+        "language": language.digest(),  # each document's language comes from this model
     }
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
-from typing import Literal
 
 import pysbd
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN_PLUS, STOPWORDS_FRENCH
 
-Lang = Literal["en", "fr"]
+from .language import Lang, shipped
+
 LANGS: tuple[Lang, ...] = ("en", "fr")
 _STEMMER_NAMES = {"en": "english", "fr": "french"}
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -31,21 +31,11 @@ _STOP = {  # function words and question words: they say how something is asked,
     | {"a", "d", "l", "c", "qu", "n", "s", "j", "m", "y", "t", "quel", "quelle", "quels", "quelles", "quoi", "ou", "quand",
        "comment", "pourquoi", "combien", "lequel", "laquelle", "lesquels", "lesquelles", "dont"},
 }
-# Words that tell the languages apart best (frequent in one, rare in the other).
-_MARKERS = {
-    "en": frozenset("the of and to is was what which who how are with for that this by from in on".split()),
-    "fr": frozenset("le la les des du de et est sont une un qui que quel quelle quels pour dans sur avec au aux".split()),
-}
 
 
 def detect_language(text: str) -> Lang:
-    """Guess English or French from marker words (enough for whole documents and for questions)."""
-    words = [fold(w) for w in _WORD.findall(text[:5000])]
-    en = sum(w in _MARKERS["en"] for w in words)
-    fr = sum(w in _MARKERS["fr"] for w in words)
-    if fr > en or (fr == en and re.search(r"[éèêàçùôî]", text)):
-        return "fr"
-    return "en"
+    """Guess English or French (qa/language.py: a model fitted on questions and sentences, accented or not)."""
+    return shipped().guess(text)
 
 
 @lru_cache(maxsize=None)

@@ -68,6 +68,9 @@ def test_french_question_gets_a_french_answer(assistant):
     check_citations(a)
     refused = assistant.ask("Combien coûte l'inscription au programme Opti'Pass ?")
     assert refused.refused and refused.answer.startswith(("Les documents ne le disent pas", "Les documents ne le précisent pas"))
+    # Typed as visitors often do, without accents or capitals: still French (the marker-word rule took it for English).
+    typed = assistant.ask("combien d ingenieurs travaillent ici ?")
+    assert typed.lang == "fr" and typed.answer.startswith(("D'après les documents", "Les documents ne"))
 
 
 def test_follow_up_is_rewritten_and_answered(assistant):

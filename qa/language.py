@@ -1,0 +1,92 @@
+"""Language identification, English or French: a logistic model over a text's hashed character n-grams.
+
+Fitted on data by `python -m qa.fit_language` (questions and sentences of the fitting articles, also without accents, as
+visitors often type them) and shipped in qa/models/language.npz; its held-out figures are in the file's metadata.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zlib
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from .saved import load_npz
+
+FORMAT = "qa-language"
+VERSION = 1  # bump when the features or the layout change; loading refuses another version
+MODEL_FILE = Path(__file__).resolve().parent / "models" / "language.npz"
+BUCKETS = 1 << 16  # n-grams are hashed into this many weights
+ORDERS = (1, 2, 3, 4)  # character n-gram lengths, over the words padded by spaces
+WORD_WEIGHT = 3  # each whole word is also a feature, counted this many times (function words tell the languages apart)
+MAX_CHARS = 3000  # a long text is judged on its beginning
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+Lang = Literal["en", "fr"]
+
+
+def ngram_ids(text: str) -> np.ndarray:
+    """Hashed ids of the character n-grams and the words of text (lowercased, accents kept, digits and punctuation
+    dropped)."""
+    words = _LETTERS.findall(text[:MAX_CHARS].casefold())
+    if not words:
+        return np.zeros(0, np.int64)
+    padded = " " + " ".join(words) + " "
+    grams = [padded[i : i + n] for n in ORDERS for i in range(len(padded) - n + 1)] + [f"w:{w}" for w in words] * WORD_WEIGHT
+    return np.array([zlib.crc32(g.encode("utf-8")) & (BUCKETS - 1) for g in grams], np.int64)
+
+
+def features(text: str) -> np.ndarray:
+    """(BUCKETS,) float32 share of text's n-grams that fall in each bucket (all zero for a text without letters)."""
+    ids = ngram_ids(text)
+    x = np.bincount(ids, minlength=BUCKETS).astype(np.float32)
+    return x / max(1, len(ids))
+
+
+class LanguageModel:
+    """The fitted weights; p_french(text) and guess(text)."""
+
+    def __init__(self, weights: np.ndarray, bias: float, meta: dict | None = None) -> None:
+        self.weights = np.asarray(weights, np.float32)
+        self.bias = float(bias)
+        self.meta = meta or {}
+
+    def logit(self, text: str) -> float:
+        ids = ngram_ids(text)
+        return float(self.weights[ids].mean() + self.bias) if len(ids) else 0.0
+
+    def guess(self, text: str) -> Lang:
+        """French when the model finds it more likely; English otherwise (and for a text without letters)."""
+        return "fr" if self.logit(text) > 0 else "en"
+
+    def save(self, path: Path) -> None:
+        import json
+
+        meta = {"format": FORMAT, "version": VERSION, "buckets": BUCKETS, "orders": list(ORDERS), "word_weight": WORD_WEIGHT, **self.meta}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez_compressed(tmp, weights=self.weights.astype(np.float16), bias=np.float32(self.bias), meta=json.dumps(meta))
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> "LanguageModel":
+        meta, arrays = load_npz(path, FORMAT, VERSION, "language model", "refit it with `python -m qa.fit_language`")
+        return cls(arrays["weights"].astype(np.float32), float(arrays["bias"]), meta)
+
+
+@lru_cache(maxsize=None)
+def shipped() -> LanguageModel:
+    """The shipped model, loaded once."""
+    return LanguageModel.load(MODEL_FILE)
+
+
+@lru_cache(maxsize=None)
+def digest() -> str:
+    """A short digest of the shipped model's weights: part of the index settings (other weights re-detect every
+    document's language; the same weights refitted change nothing)."""
+    m = shipped()
+    return hashlib.sha1(m.weights.astype(np.float16).tobytes() + np.float32(m.bias).tobytes()).hexdigest()[:12]
