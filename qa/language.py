@@ -40,15 +40,8 @@ def ngram_ids(text: str) -> np.ndarray:
     return np.array([zlib.crc32(g.encode("utf-8")) & (BUCKETS - 1) for g in grams], np.int64)
 
 
-def features(text: str) -> np.ndarray:
-    """(BUCKETS,) float32 share of text's n-grams that fall in each bucket (all zero for a text without letters)."""
-    ids = ngram_ids(text)
-    x = np.bincount(ids, minlength=BUCKETS).astype(np.float32)
-    return x / max(1, len(ids))
-
-
 class LanguageModel:
-    """The fitted weights; p_french(text) and guess(text)."""
+    """The fitted weights: a text's logit of French is the mean weight of its n-grams plus the bias."""
 
     def __init__(self, weights: np.ndarray, bias: float, meta: dict | None = None) -> None:
         self.weights = np.asarray(weights, np.float32)
@@ -56,6 +49,7 @@ class LanguageModel:
         self.meta = meta or {}
 
     def logit(self, text: str) -> float:
+        """Log-odds that text is French (0 for a text without letters)."""
         ids = ngram_ids(text)
         return float(self.weights[ids].mean() + self.bias) if len(ids) else 0.0
 
