@@ -13,7 +13,6 @@ The thresholds were chosen on the fitting articles; the held-out figures are in 
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -23,7 +22,7 @@ import numpy as np
 from .errors import ModelError
 from .features import (CROSS_LANGUAGE, PHRASE_FEATURES, QUESTION_FEATURES, SENTENCE_FEATURES, Candidates, phrase_features,
                        question_features)
-from .saved import load_npz
+from .saved import load_npz, save_npz
 from .search import FUSION_FEATURES, Passage
 
 FORMAT = "qa-decision"
@@ -133,17 +132,10 @@ class Decider:
 
     def save(self, path: Path | str) -> None:
         """Write the file atomically (a temporary file renamed over the old one)."""
-        meta = {**self.meta, "format": FORMAT, "version": VERSION, "thresholds": self.thresholds,
-                "features": _feature_names()}
-        arrays = {"fusion": self.fusion, "meta": np.array(json.dumps(meta, ensure_ascii=False))}
+        arrays = {"fusion": self.fusion}
         for name, m in (("sentence", self.sentence), ("answerable", self.answerable), ("relevant", self.relevant), ("phrase", self.phrase)):
             arrays.update({f"{name}.{k}": np.asarray(v, np.float32) for k, v in m.__dict__.items()})
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        tmp.replace(path)
+        save_npz(path, FORMAT, VERSION, {**self.meta, "thresholds": self.thresholds, "features": _feature_names()}, arrays)
 
 
 def _linear(arrays: dict, name: str) -> Linear:

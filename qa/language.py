@@ -1,4 +1,4 @@
-"""Language identification, English or French: a logistic model over a text's hashed character n-grams.
+"""Language identification, English or French: a logistic model over a text's hashed character n-grams and words.
 
 Fitted on data by `python -m qa.fit_language` (questions and sentences of the fitting articles, also without accents, as
 visitors often type them) and shipped in qa/models/language.npz; its held-out figures are in the file's metadata.
@@ -15,7 +15,7 @@ from typing import Literal
 
 import numpy as np
 
-from .saved import load_npz
+from .saved import load_npz, save_npz
 
 FORMAT = "qa-language"
 VERSION = 1  # bump when the features or the layout change; loading refuses another version
@@ -58,13 +58,9 @@ class LanguageModel:
         return "fr" if self.logit(text) > 0 else "en"
 
     def save(self, path: Path) -> None:
-        import json
-
-        meta = {"format": FORMAT, "version": VERSION, "buckets": BUCKETS, "orders": list(ORDERS), "word_weight": WORD_WEIGHT, **self.meta}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez_compressed(tmp, weights=self.weights.astype(np.float16), bias=np.float32(self.bias), meta=json.dumps(meta))
-        tmp.replace(path)
+        """Write the file atomically (float16 weights)."""
+        meta = {**self.meta, "buckets": BUCKETS, "orders": list(ORDERS), "word_weight": WORD_WEIGHT}
+        save_npz(path, FORMAT, VERSION, meta, {"weights": self.weights.astype(np.float16), "bias": np.float32(self.bias)})
 
     @classmethod
     def load(cls, path: Path) -> "LanguageModel":

@@ -10,7 +10,6 @@ The pure steps (tokenizing a pair, turning token scores into span and sentence s
 from __future__ import annotations
 
 import functools
-import json
 import os
 import struct
 import threading
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelError
-from .saved import load_npz
+from .saved import load_npz, save_npz
 
 FORMAT = "qa-reader"
 VERSION = 1  # bump when the architecture or the file layout changes; loading refuses another version
@@ -265,13 +264,7 @@ def build_network(base: BaseModel, rank: int, alpha: float):
 def save(path: Path, net, meta: dict) -> None:
     """Write the fine-tuned updates atomically (float16 low-rank factors, float32 norms and head)."""
     arrays = {k: (v.astype(np.float16) if k.endswith((".a", ".b")) else v.astype(np.float32)) for k, v in trainable_state(net).items()}
-    arrays["meta"] = np.array(json.dumps({**meta, "format": FORMAT, "version": VERSION}, ensure_ascii=False))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, path)
+    save_npz(path, FORMAT, VERSION, meta, arrays)
 
 
 def load_updates(path: Path) -> tuple[dict, dict[str, np.ndarray]]:

@@ -21,3 +21,13 @@ def load_npz(path: Path | str, fmt: str, version: int, what: str, remedy: str) -
     if meta.get("format") != fmt or meta.get("version") != version:
         raise ModelError(f"The {what} file {path} has version {meta.get('version')!r}, this version reads {version}: {remedy}.")
     return meta, arrays
+
+
+def save_npz(path: Path | str, fmt: str, version: int, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+    """Write arrays and meta (with its format and version) atomically: a temporary file renamed over the old one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays, meta=np.array(json.dumps({**meta, "format": fmt, "version": version}, ensure_ascii=False)))
+    tmp.replace(path)
