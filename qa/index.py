@@ -28,7 +28,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from . import embedders, language
+from . import accents, embedders, language
 from .chunking import Chunk, chunk_document
 from .config import Config
 from .documents import PARSER_VERSION, discover, file_hash, load
@@ -77,6 +77,13 @@ class Index:
     @property
     def generation(self) -> str:
         return self.path.name
+
+    @functools.cached_property
+    def accents(self) -> dict[str, str]:
+        """Plain words -> the accented spelling a French question's words are read with: the French passages' own, else
+        the shipped lexicon's for words no passage writes plain (counted on first use: 0.14 s for 1,768 chunks)."""
+        french = accents.word_counts(c.text for c in self.chunks if c.lang == "fr")
+        return accents.forms_for(french, accents.shipped(), accents.word_counts(c.text for c in self.chunks if c.lang != "fr"))
 
     @classmethod
     def load(cls, index_dir: Path, model_id: str | None = None) -> "Index":

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .accents import restore
 from .chunking import Chunk
 from .embedders import Embedder
 from .index import Index
@@ -69,6 +70,8 @@ class Searcher:
 
     def query(self, text: str, lang: Lang | None = None) -> Query:
         lang = lang or detect_language(text)
+        if lang == "fr":  # typed without accents: spelled as the documents spell it, for the vectors and the reader
+            text = restore(text, self.index.accents)
         words = tuple(vector_words(text, lang)) if self.index.terms else ()  # an index without word vectors: nothing to match
         vectors = self.embedder.encode([text, *words], kind="query", batch_size=16)
         return Query(text, lang, vectors[0], tokenize(text, lang), words, vectors[1:])

@@ -94,7 +94,7 @@ class Assistant:
 
     def warm_up(self) -> None:
         """Load the index and the models now rather than on the first question."""
-        self.searcher()
+        _ = self.searcher().index.accents
         _ = self.reader
         if self.writes:
             _ = self.generator

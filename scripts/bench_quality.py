@@ -20,7 +20,9 @@ Sets (held-out articles are those of the decision file's seed; indexes come from
   off_topic_held, off_topic_french_held, off_topic_english_held   held-out questions asked of another corpus (squad of
                         squad_a, piaf of squad, squad of piaf): nothing there answers, counted as unanswerable
   squad_a, squad_a_fr, near_miss_squad_a   the public development set (tuned freely, so reported apart)
-  seed_en, seed_fr, seed_all   tests/eval/seed_questions.jsonl by language (written with the project: not held out)
+  piaf_held_unaccented, french_over_english_held_unaccented   the same questions typed lower case without accents
+  seed_en, seed_fr, seed_all   tests/eval/seed_questions.jsonl by language (written with the project: not held out);
+                        seed_fr_unaccented: its French questions typed lower case without accents
 Then the latency on the seed questions (first token and full answer, p50/p95) and the index build throughput.
 """
 
@@ -46,7 +48,7 @@ from qa import evaluate, fit, index  # noqa: E402
 from qa.config import Config  # noqa: E402
 from qa.decide import Decider  # noqa: E402
 from qa.service import Assistant  # noqa: E402
-from qa.text import detect_language  # noqa: E402
+from qa.text import detect_language, fold  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 
@@ -104,6 +106,11 @@ def main() -> int:
         written = originals / f"{corpus}.jsonl"
         written.write_text("".join(json.dumps({**r, "question": r["original"]}, ensure_ascii=False) + "\n" for r in rows), "utf-8")
         runs[f"{corpus}_paraphrased_originals_held"] = [(sets[f"{corpus}_held"].index, written)]
+    for name in ("piaf_held", "french_over_english_held"):  # typed as visitors often do: lower case, no accents
+        rows = [json.loads(x) for x in sets[name].questions.read_text("utf-8").splitlines() if x.strip()]
+        plain = originals / f"{name}_unaccented.jsonl"
+        plain.write_text("".join(json.dumps({**r, "question": fold(r["question"])}, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+        runs[f"{name}_unaccented"] = [(sets[name].index, plain)]
     for name, prefix in (("small_across_held", ""), ("off_topic_small_across_held", "off_topic_")):
         runs[name] = [(s.index, s.questions) for n, s in sets.items() if n.startswith(f"{prefix}nm_small_across_held_")]
     seed_index = Path(tempfile.mkdtemp()) / "index"  # built below when a seed set is run
@@ -111,6 +118,11 @@ def main() -> int:
     seed_runs = {f"seed_{lang}": lambda c, lang=lang: detect_language(c.question) == lang for lang in ("en", "fr")}
     seed_runs["seed_all"] = lambda c: True
     runs |= {name: [(seed_index, seed)] for name in seed_runs}
+    seed_plain = originals / "seed_unaccented.jsonl"
+    seed_plain.write_text("".join(json.dumps({**json.loads(x), "question": fold(json.loads(x)["question"])}, ensure_ascii=False) + "\n"
+                                  for x in seed.read_text("utf-8").splitlines() if x.strip()), "utf-8")
+    seed_runs["seed_fr_unaccented"] = lambda c: detect_language(c.question) == "fr"
+    runs["seed_fr_unaccented"] = [(seed_index, seed_plain)]
     if args.sets:
         unknown = set(args.sets.split(",")) - set(runs)
         if unknown:

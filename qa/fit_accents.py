@@ -1,0 +1,87 @@
+"""Fit the accent lexicon (qa/accents.py) on the fitting articles and report it on the held-out ones.
+
+    python -m qa.fit_accents [--out FILE] [--json]
+
+The lexicon counts the words of the fitting PIAF articles (the same article split as `python -m qa.fit`); the share an
+accented spelling must have among a word's uses, and the uses it needs, are chosen on the fitting articles' questions
+typed without accents (right restorations minus wrong changes). Held out: the other articles' questions and the
+hand-translated French questions of held-out SQuAD articles (English documents: the lexicon alone), folded then restored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from . import accents as A
+from .fit import EVAL, ROOT, _read_rows, split_articles
+from .text import fold
+
+SHARES = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99)  # candidate shares of the dominant accented spelling
+MIN_COUNTS = (1, 2, 3)  # candidate least uses of it
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def restoration(questions: list[str], forms: dict[str, str]) -> dict[str, float]:
+    """Each question folded then restored, word by word against the question as written: accented words spelled back
+    right (recall), and words changed into another spelling than the written one (wrong)."""
+    accented = right = changed = wrong = 0
+    for q in questions:
+        written = _WORD.findall(q.casefold())
+        back = _WORD.findall(A.restore(fold(q), forms))
+        for w, b in zip(written, back):
+            accented += w != fold(w)
+            right += w != fold(w) and b == w
+            changed += b != fold(w)
+            wrong += b != fold(w) and b != w
+    return {"words_accented": accented, "restored": right, "recall": right / max(accented, 1), "changed": changed,
+            "wrong": wrong, "precision": (changed - wrong) / max(changed, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m qa.fit_accents", description=__doc__.split("\n\n")[0])
+    p.add_argument("--train", type=Path, default=ROOT.parent / "shared" / "train", help="the training sets (piaf/docs, piaf/questions.jsonl)")
+    p.add_argument("--out", type=Path, default=A.MODEL_FILE, help="where to write the lexicon")
+    p.add_argument("--seed", type=int, default=0, help="the article split (the decision's)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = p.parse_args(argv)
+    docs = args.train / "piaf" / "docs"
+    fit, held = split_articles(docs, args.seed)
+    rows = _read_rows(args.train / "piaf" / "questions.jsonl")
+    counts = A.word_counts(docs.joinpath(a).read_text("utf-8") for a in sorted(fit))
+    fit_q = [r["question"] for r in rows if r["source"] in fit]
+    grid = []
+    for share in SHARES:
+        for least in MIN_COUNTS:
+            r = restoration(fit_q, A.lexicon_forms(counts, share, least))
+            grid.append((r["restored"] - r["wrong"], share, least))
+    _, share, least = max(grid, key=lambda g: (g[0], g[1], -g[2]))
+    lexicon = A.Lexicon.fit(counts, share, least)
+    held_counts = A.word_counts(docs.joinpath(a).read_text("utf-8") for a in sorted(held))
+    held_q = [r["question"] for r in rows if r["source"] in held]
+    across = [r["question"] for r in _read_rows(EVAL / "squad_held_fr.jsonl")]
+    figures = {
+        "share": share, "min_count": least, "entries": len(lexicon.forms), "fitting_words": sum(counts.values()),
+        "piaf_held_lexicon": restoration(held_q, lexicon.forms),
+        "piaf_held_documents": restoration(held_q, A.lexicon_forms(held_counts, share, least)),
+        "piaf_held_both": restoration(held_q, A.forms_for(held_counts, lexicon)),
+        "french_over_english_held_lexicon": restoration(across, lexicon.forms),
+    }
+    lexicon.meta |= {"fitted_on": "PIAF fitting articles", "seed": args.seed, "figures": figures}
+    lexicon.save(args.out)
+    if args.json:
+        print(json.dumps(figures, indent=1))
+    else:
+        print(f"chosen on {len(fit_q)} fitting questions: share >= {share}, uses >= {least}; {len(lexicon.forms)} entries -> {args.out}")
+        for k, v in figures.items():
+            if isinstance(v, dict):
+                print(f"{k:<34} accented words {v['words_accented']:>5}  restored {v['recall']:.3f}  changed {v['changed']:>5}  "
+                      f"precision {v['precision']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
