@@ -28,7 +28,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from . import accents, embedders, language
+from . import accents, embedders, language, typos
 from .chunking import Chunk, chunk_document
 from .config import Config
 from .documents import PARSER_VERSION, discover, file_hash, load
@@ -84,6 +84,13 @@ class Index:
         the shipped lexicon's for words no passage writes plain (counted on first use: 0.14 s for 1,768 chunks)."""
         french = accents.word_counts(c.text for c in self.chunks if c.lang == "fr")
         return accents.forms_for(french, accents.shipped(), accents.word_counts(c.text for c in self.chunks if c.lang != "fr"))
+
+    @functools.cached_property
+    def typos(self) -> dict[str, typos.Corrector]:
+        """Per language, the words of the passages in it, to correct a question's one-letter typos (a French question is
+        not corrected into English: "université" is not a typo of "university"; counted on first use)."""
+        langs = sorted({c.lang for c in self.chunks})
+        return {lang: typos.Corrector(accents.word_counts(c.text for c in self.chunks if c.lang == lang)) for lang in langs}
 
     @classmethod
     def load(cls, index_dir: Path, model_id: str | None = None) -> "Index":

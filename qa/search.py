@@ -72,6 +72,8 @@ class Searcher:
         lang = lang or detect_language(text)
         if lang == "fr":  # typed without accents: spelled as the documents spell it, for the vectors and the reader
             text = restore(text, self.index.accents)
+        if lang in self.index.typos:  # "britnnique": the word of the documents in the question's language, "britannique"
+            text = self.index.typos[lang].fix(text)
         words = tuple(vector_words(text, lang)) if self.index.terms else ()  # an index without word vectors: nothing to match
         vectors = self.embedder.encode([text, *words], kind="query", batch_size=16)
         return Query(text, lang, vectors[0], tokenize(text, lang), words, vectors[1:])

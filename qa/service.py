@@ -94,7 +94,8 @@ class Assistant:
 
     def warm_up(self) -> None:
         """Load the index and the models now rather than on the first question."""
-        _ = self.searcher().index.accents
+        index = self.searcher().index
+        _ = index.accents, index.typos
         _ = self.reader
         if self.writes:
             _ = self.generator

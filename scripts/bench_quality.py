@@ -21,6 +21,7 @@ Sets (held-out articles are those of the decision file's seed; indexes come from
                         squad_a, piaf of squad, squad of piaf): nothing there answers, counted as unanswerable
   squad_a, squad_a_fr, near_miss_squad_a   the public development set (tuned freely, so reported apart)
   piaf_held_unaccented, french_over_english_held_unaccented   the same questions typed lower case without accents
+  squad_held_typo, piaf_held_typo   the same questions with one typo each (a letter dropped, doubled, swapped or replaced)
   seed_en, seed_fr, seed_all   tests/eval/seed_questions.jsonl by language (written with the project: not held out);
                         seed_fr_unaccented: its French questions typed lower case without accents
 Then the latency on the seed questions (first token and full answer, p50/p95) and the index build throughput.
@@ -31,11 +32,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import random
+import re
 import shutil
 import sys
 import tempfile
 import time
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +52,7 @@ from qa import evaluate, fit, index  # noqa: E402
 from qa.config import Config  # noqa: E402
 from qa.decide import Decider  # noqa: E402
 from qa.service import Assistant  # noqa: E402
-from qa.text import detect_language, fold  # noqa: E402
+from qa.text import detect_language, fold, vector_words  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 
@@ -68,6 +72,22 @@ def run_group(cfg: Config, parts: list[tuple[Path, Path]], limit: int | None, ke
         assistant.warm_up()
         rows += evaluate.run(assistant, [c for i, c in cases if i == ix])
     return evaluate.summarize(rows), rows
+
+
+def one_typo(question: str) -> str:
+    """The question with one typo (a letter dropped, doubled, swapped with the next or replaced) in one of its content
+    words of 5+ letters, drawn from the question's own hash (the same typo on every run)."""
+    rng = random.Random(zlib.crc32(question.encode("utf-8")))
+    words = [w for w in vector_words(question, detect_language(question)) if len(w) >= 5 and w.isalpha()]
+    if not words:
+        return question
+    m = re.search(rf"(?i)\b{re.escape(rng.choice(words))}\b", question)
+    if not m:
+        return question
+    w = m.group(0)
+    i, kind = rng.randrange(1, len(w) - 1), rng.randrange(4)
+    typo = (w[:i] + w[i + 1 :], w[:i] + w[i] + w[i:], w[:i] + w[i + 1] + w[i] + w[i + 2 :], w[:i] + rng.choice("aeioustrnl") + w[i + 1 :])[kind]
+    return question[: m.start()] + typo + question[m.end() :]
 
 
 def build_throughput(cfg: Config) -> dict:
@@ -111,6 +131,11 @@ def main() -> int:
         plain = originals / f"{name}_unaccented.jsonl"
         plain.write_text("".join(json.dumps({**r, "question": fold(r["question"])}, ensure_ascii=False) + "\n" for r in rows), "utf-8")
         runs[f"{name}_unaccented"] = [(sets[name].index, plain)]
+    for name in ("squad_held", "piaf_held"):  # one typo per question, as visitors make them
+        rows = [json.loads(x) for x in sets[name].questions.read_text("utf-8").splitlines() if x.strip()]
+        typed = originals / f"{name}_typo.jsonl"
+        typed.write_text("".join(json.dumps({**r, "question": one_typo(r["question"])}, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+        runs[f"{name}_typo"] = [(sets[name].index, typed)]
     for name, prefix in (("small_across_held", ""), ("off_topic_small_across_held", "off_topic_")):
         runs[name] = [(s.index, s.questions) for n, s in sets.items() if n.startswith(f"{prefix}nm_small_across_held_")]
     seed_index = Path(tempfile.mkdtemp()) / "index"  # built below when a seed set is run
