@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import ModelError
 from .saved import load_npz, save_npz
-from .text import fold
+from .text import cased_like, fold
 
 FORMAT = "qa-accents"
 VERSION = 1  # bump when the layout changes; loading refuses another version
@@ -103,8 +103,6 @@ def restore(text: str, forms: Mapping[str, str]) -> str:
     def one(m: re.Match) -> str:
         w = m.group(0)
         r = forms.get(w.casefold()) if w.isascii() else None
-        if r is None:
-            return w
-        return r.upper() if w.isupper() and len(w) > 1 else r[0].upper() + r[1:] if w[0].isupper() else r
+        return w if r is None else cased_like(r, w)
 
     return _WORD.sub(one, text)

@@ -33,6 +33,13 @@ _STOP = {  # function words and question words: they say how something is asked,
 }
 
 
+def cased_like(spelling: str, typed: str) -> str:
+    """spelling with the capitals of typed: all capitals, a capital first, or none."""
+    if typed.isupper() and len(typed) > 1:
+        return spelling.upper()
+    return spelling[0].upper() + spelling[1:] if typed[:1].isupper() else spelling
+
+
 def detect_language(text: str) -> Lang:
     """Guess English or French (qa/language.py: a model fitted on questions and sentences, accented or not)."""
     return shipped().guess(text)

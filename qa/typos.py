@@ -1,9 +1,9 @@
 """One-letter typos corrected to the documents' words: "britnnique" is read as "britannique" when the documents write it.
 
-A question word the documents never write (accents aside), of at least MIN_LENGTH letters, becomes the document word one
-edit away (a letter dropped, added, replaced, or two neighbours swapped) when it is the only one, or makes at least
-SHARE of the uses of the document words one edit away. Held out, one typo costs 10 points of answers: the word matches nothing, and the
-decision reads an unknown word as a sign that the documents do not hold the answer.
+A question word that no passage in the question's language writes (accents aside), of at least MIN_LENGTH letters,
+becomes the passages' word one edit away (a letter dropped, added, replaced, or two neighbours swapped) when it is the
+only one, or makes at least SHARE of the uses of those one edit away. Held out, one typo cost 10 points of answers: the
+word matches nothing, and the decision reads a word no passage holds as a sign that the documents lack the answer.
 """
 
 from __future__ import annotations
@@ -11,13 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from .text import fold
+from .text import cased_like, fold
 
 MIN_LENGTH = 5  # shorter words are too often other real words one edit away
 SHARE = 0.85  # the corrected spelling must make this share of the uses of the document words one edit away
 _WORD = re.compile(r"\w+", re.UNICODE)
-
-
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"  # words are compared folded: lower case, no accents
 
 
@@ -59,10 +57,7 @@ class Corrector:
         """text with each typo corrected (capitals kept); every other word untouched."""
 
         def one(m: re.Match) -> str:
-            w = m.group(0)
-            r = self.correct(w)
-            if r is None:
-                return w
-            return r.upper() if w.isupper() and len(w) > 1 else r[0].upper() + r[1:] if w[0].isupper() else r
+            r = self.correct(m.group(0))
+            return m.group(0) if r is None else cased_like(r, m.group(0))
 
         return _WORD.sub(one, text)
