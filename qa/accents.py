@@ -70,7 +70,7 @@ def lexicon_forms(counts: Mapping[str, int], share: float, min_count: int) -> di
     (the plain spelling's included) and seen at least min_count times."""
     uses: dict[str, dict[str, int]] = {}
     for w, c in counts.items():
-        uses.setdefault(fold(w), {})[w] = uses.get(fold(w), {}).get(w, 0) + c
+        uses.setdefault(fold(w), {})[w] = c
     forms = {}
     for plain, spellings in uses.items():
         best = max(sorted(spellings), key=spellings.get)

@@ -22,6 +22,7 @@ import os
 import secrets
 import shutil
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -79,18 +80,25 @@ class Index:
         return self.path.name
 
     @functools.cached_property
+    def word_counts(self) -> dict[str, Counter]:
+        """Per language, the uses of each word of the passages in it (counted on first use: 0.15 s for 1,768 chunks)."""
+        counts: dict[str, Counter] = {}
+        for c in self.chunks:
+            counts.setdefault(c.lang, Counter()).update(accents.word_counts([c.text]))
+        return counts
+
+    @functools.cached_property
     def accents(self) -> dict[str, str]:
         """Plain words -> the accented spelling a French question's words are read with: the French passages' own, else
-        the shipped lexicon's for words no passage writes plain (counted on first use: 0.14 s for 1,768 chunks)."""
-        french = accents.word_counts(c.text for c in self.chunks if c.lang == "fr")
-        return accents.forms_for(french, accents.shipped(), accents.word_counts(c.text for c in self.chunks if c.lang != "fr"))
+        the shipped lexicon's for words no passage writes plain."""
+        other = set().union(*(c for lang, c in self.word_counts.items() if lang != "fr"))
+        return accents.forms_for(self.word_counts.get("fr", Counter()), accents.shipped(), other)
 
     @functools.cached_property
     def typos(self) -> dict[str, typos.Corrector]:
-        """Per language, the words of the passages in it, to correct a question's one-letter typos (a French question is
-        not corrected into English: "université" is not a typo of "university"; counted on first use)."""
-        langs = sorted({c.lang for c in self.chunks})
-        return {lang: typos.Corrector(accents.word_counts(c.text for c in self.chunks if c.lang == lang)) for lang in langs}
+        """Per language, the corrector of a question's one-letter typos by the passages in that language (a French
+        question is not corrected into English: "université" is not a typo of "university")."""
+        return {lang: typos.Corrector(c) for lang, c in self.word_counts.items()}
 
     @classmethod
     def load(cls, index_dir: Path, model_id: str | None = None) -> "Index":

@@ -41,6 +41,7 @@ import time
 import warnings
 import zlib
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -72,6 +73,11 @@ def run_group(cfg: Config, parts: list[tuple[Path, Path]], limit: int | None, ke
         assistant.warm_up()
         rows += evaluate.run(assistant, [c for i, c in cases if i == ix])
     return evaluate.summarize(rows), rows
+
+
+def rewritten(questions: Path, out: Path, question: Callable[[dict], str]) -> Path:
+    """A copy of a question file with each row's question replaced by question(row)."""
+    return fit._write_questions(out, [{**r, "question": question(r)} for r in fit._read_rows(questions)])
 
 
 def one_typo(question: str) -> str:
@@ -121,20 +127,13 @@ def main() -> int:
              "near_miss_squad_a": [(sets["near_miss_squad_a"].index, sets["near_miss_squad_a"].questions)]}
     originals = Path(tempfile.mkdtemp())
     for corpus in ("squad", "piaf"):  # reworded by hand, and the same questions as the corpus wrote them
-        paraphrases = ROOT / "tests" / "eval" / f"{corpus}_held_paraphrases.jsonl"
-        rows = [json.loads(x) for x in paraphrases.read_text("utf-8").splitlines() if x.strip()]
-        written = originals / f"{corpus}.jsonl"
-        written.write_text("".join(json.dumps({**r, "question": r["original"]}, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+        written = rewritten(ROOT / "tests" / "eval" / f"{corpus}_held_paraphrases.jsonl", originals / f"{corpus}.jsonl", lambda r: r["original"])
         runs[f"{corpus}_paraphrased_originals_held"] = [(sets[f"{corpus}_held"].index, written)]
     for name in ("piaf_held", "french_over_english_held"):  # typed as visitors often do: lower case, no accents
-        rows = [json.loads(x) for x in sets[name].questions.read_text("utf-8").splitlines() if x.strip()]
-        plain = originals / f"{name}_unaccented.jsonl"
-        plain.write_text("".join(json.dumps({**r, "question": fold(r["question"])}, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+        plain = rewritten(sets[name].questions, originals / f"{name}_unaccented.jsonl", lambda r: fold(r["question"]))
         runs[f"{name}_unaccented"] = [(sets[name].index, plain)]
     for name in ("squad_held", "piaf_held"):  # one typo per question, as visitors make them
-        rows = [json.loads(x) for x in sets[name].questions.read_text("utf-8").splitlines() if x.strip()]
-        typed = originals / f"{name}_typo.jsonl"
-        typed.write_text("".join(json.dumps({**r, "question": one_typo(r["question"])}, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+        typed = rewritten(sets[name].questions, originals / f"{name}_typo.jsonl", lambda r: one_typo(r["question"]))
         runs[f"{name}_typo"] = [(sets[name].index, typed)]
     for name, prefix in (("small_across_held", ""), ("off_topic_small_across_held", "off_topic_")):
         runs[name] = [(s.index, s.questions) for n, s in sets.items() if n.startswith(f"{prefix}nm_small_across_held_")]
@@ -143,9 +142,7 @@ def main() -> int:
     seed_runs = {f"seed_{lang}": lambda c, lang=lang: detect_language(c.question) == lang for lang in ("en", "fr")}
     seed_runs["seed_all"] = lambda c: True
     runs |= {name: [(seed_index, seed)] for name in seed_runs}
-    seed_plain = originals / "seed_unaccented.jsonl"
-    seed_plain.write_text("".join(json.dumps({**json.loads(x), "question": fold(json.loads(x)["question"])}, ensure_ascii=False) + "\n"
-                                  for x in seed.read_text("utf-8").splitlines() if x.strip()), "utf-8")
+    seed_plain = rewritten(seed, originals / "seed_unaccented.jsonl", lambda r: fold(r["question"]))
     seed_runs["seed_fr_unaccented"] = lambda c: detect_language(c.question) == "fr"
     runs["seed_fr_unaccented"] = [(seed_index, seed_plain)]
     if args.sets:
