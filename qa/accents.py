@@ -2,9 +2,10 @@
 
 A French question typed without accents loses the vectors' and the reader's grip on its words (held out, PIAF questions
 folded are answered 3 points less often, French questions over English documents 10 points less). Each plain word is
-given the accented spelling the documents' French passages mostly use, or else the one a lexicon fitted on French text
-uses (shipped in qa/models/accents.npz, with the share that makes a spelling dominant; refit with `python -m
-qa.fit_accents`); a word the documents mostly write plain is kept, and so are "a" and "ou", which French uses plain.
+given the accented spelling the documents' French passages mostly use, or else the one a lexicon counted on a French
+word list uses (shipped in qa/models/accents.npz, with the share that makes a spelling dominant, chosen on questions;
+refit with `python -m qa.fit_accents`); a word the documents mostly write plain is kept, and so are "a", "ou" and
+"trouve", which French uses plain as often.
 """
 
 from __future__ import annotations

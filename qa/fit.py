@@ -55,7 +55,7 @@ NEAR_MISS_TRANSLATED = {("squad", "held"): "near_miss_squad_held_fr.jsonl", ("pi
 OFF_TOPIC_SMALL = 10  # questions of other articles asked of each small corpus (nothing there is on their subject)
 SMALL_ACROSS_PARAGRAPHS = 6  # a small English corpus asked in French keeps at most this many answering paragraphs
 REWORDED = 300  # held-out questions of each corpus also asked reworded (train_reader.WordSwapper), only to measure
-COLLECT_VERSION = "4"  # bump when what collect() records changes (the cache is then rebuilt)
+COLLECT_VERSION = "5"  # bump when what collect() records changes (the cache is then rebuilt); 5: questions read with accents and typos restored (word lists)
 
 
 @dataclass

@@ -1,11 +1,13 @@
-"""Fit the accent lexicon (qa/accents.py) on the fitting articles and report it on the held-out ones.
+"""Fit the accent lexicon (qa/accents.py) on French word counts and report it on held-out questions.
 
     python -m qa.fit_accents [--out FILE] [--json]
 
-The lexicon counts the words of the fitting PIAF articles (the same article split as `python -m qa.fit`); the share an
-accented spelling must have among a word's uses, and the uses it needs, are chosen on the fitting articles' questions
-typed without accents (right restorations minus wrong changes). Held out: the other articles' questions and the
-hand-translated French questions of held-out SQuAD articles (English documents: the lexicon alone), folded then restored.
+The lexicon counts pyspellchecker's French word list (qa/words.py: 134,000 spellings with their uses). The share an
+accented spelling must have among a word's uses, and the uses it needs, are chosen on the questions of the fitting PIAF
+articles (the same article split as `python -m qa.fit`): accented words spelled back right once typed without accents,
+minus wrong spellings, minus the words changed in the questions as written (a visitor who typed "trouve" meant it).
+Held out: the other articles' questions and the hand-translated French questions of held-out SQuAD articles (English
+documents: the lexicon alone), folded then restored, and as written.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import argparse
 import json
 import re
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 from . import accents as A
+from . import words
 from .fit import EVAL, ROOT, _read_rows, split_articles
 from .text import fold
 
@@ -41,6 +45,11 @@ def restoration(questions: list[str], forms: dict[str, str]) -> dict[str, float]
             "wrong": wrong, "precision": (changed - wrong) / max(changed, 1)}
 
 
+def changed_as_written(questions: list[str], forms: dict[str, str]) -> int:
+    """Words of the questions as written that restoring changes (each one wrong: the writer chose that spelling)."""
+    return sum(w != b for q in questions for w, b in zip(_WORD.findall(q), _WORD.findall(A.restore(q, forms))))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m qa.fit_accents", description=__doc__.split("\n\n")[0])
     p.add_argument("--train", type=Path, default=ROOT.parent / "shared" / "train", help="the training sets (piaf/docs, piaf/questions.jsonl)")
@@ -51,26 +60,30 @@ def main(argv: list[str] | None = None) -> int:
     docs = args.train / "piaf" / "docs"
     fit, held = split_articles(docs, args.seed)
     rows = _read_rows(args.train / "piaf" / "questions.jsonl")
-    counts = A.word_counts(docs.joinpath(a).read_text("utf-8") for a in sorted(fit))
+    counts = {w: c for w, c in words.frequencies("fr").items() if w.isalpha()}
     fit_q = [r["question"] for r in rows if r["source"] in fit]
     grid = []
     for share in SHARES:
         for least in MIN_COUNTS:
-            r = restoration(fit_q, A.lexicon_forms(counts, share, least))
-            grid.append((r["restored"] - r["wrong"], share, least))
+            forms = A.lexicon_forms(counts, share, least)
+            r = restoration(fit_q, forms)
+            grid.append((r["restored"] - r["wrong"] - changed_as_written(fit_q, forms), share, least))
     _, share, least = max(grid, key=lambda g: (g[0], g[1], -g[2]))
     lexicon = A.Lexicon.fit(counts, share, least)
     held_counts = A.word_counts(docs.joinpath(a).read_text("utf-8") for a in sorted(held))
     held_q = [r["question"] for r in rows if r["source"] in held]
     across = [r["question"] for r in _read_rows(EVAL / "squad_held_fr.jsonl")]
     figures = {
-        "share": share, "min_count": least, "entries": len(lexicon.forms), "fitting_words": sum(counts.values()),
+        "share": share, "min_count": least, "entries": len(lexicon.forms), "counted_words": sum(counts.values()),
         "piaf_held_lexicon": restoration(held_q, lexicon.forms),
         "piaf_held_documents": restoration(held_q, A.lexicon_forms(held_counts, share, least)),
         "piaf_held_both": restoration(held_q, A.forms_for(held_counts, lexicon)),
         "french_over_english_held_lexicon": restoration(across, lexicon.forms),
+        "piaf_held_as_written_changed": changed_as_written(held_q, A.forms_for(held_counts, lexicon)),
+        "french_over_english_held_as_written_changed": changed_as_written(across, lexicon.forms),
     }
-    lexicon.meta |= {"fitted_on": "PIAF fitting articles", "seed": args.seed, "figures": figures}
+    lexicon.meta |= {"counted_on": f"pyspellchecker {version('pyspellchecker')} French word list", "chosen_on": "PIAF fitting questions",
+                     "seed": args.seed, "figures": figures}
     lexicon.save(args.out)
     if args.json:
         print(json.dumps(figures, indent=1))
@@ -80,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             if isinstance(v, dict):
                 print(f"{k:<34} accented words {v['words_accented']:>5}  restored {v['recall']:.3f}  changed {v['changed']:>5}  "
                       f"precision {v['precision']:.3f}")
+            elif k.endswith("as_written_changed"):
+                print(f"{k:<34} {v} words")
     return 0
 
 

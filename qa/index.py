@@ -29,7 +29,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from . import accents, embedders, language, typos
+from . import accents, embedders, language, typos, words
 from .chunking import Chunk, chunk_document
 from .config import Config
 from .documents import PARSER_VERSION, discover, file_hash, load
@@ -97,8 +97,9 @@ class Index:
     @functools.cached_property
     def typos(self) -> dict[str, typos.Corrector]:
         """Per language, the corrector of a question's one-letter typos by the passages in that language (a French
-        question is not corrected into English: "université" is not a typo of "university")."""
-        return {lang: typos.Corrector(c) for lang, c in self.word_counts.items()}
+        question is not corrected into English: "université" is not a typo of "university"), the language's known words
+        left alone."""
+        return {lang: typos.Corrector(c, words.known(lang)) for lang, c in self.word_counts.items()}
 
     @classmethod
     def load(cls, index_dir: Path, model_id: str | None = None) -> "Index":

@@ -1,5 +1,6 @@
 """One-letter typos corrected to the documents' words, and nothing else changed."""
 
+from qa import words
 from qa.accents import word_counts
 from qa.typos import Corrector, edits
 
@@ -30,6 +31,18 @@ def test_no_clear_word_no_change():
     assert c.correct("cxble") == "cable"
     assert c.correct("xable") is None  # cable and table are both one edit away, neither dominates
     assert Corrector({"cable": 9, "table": 1}).correct("xable") == "cable"
+
+
+def test_known_words_are_not_typos():
+    # "voleur" (thief) is one edit from the documents' "valeur" but a French word: left alone; "officille" is no word.
+    docs = word_counts(["La valeur officielle de la valeur."])
+    assert Corrector(docs).fix("qui est le voleur ?") == "qui est le valeur ?"  # without a word list
+    known = words.known("fr")
+    assert {"voleur", "valeur", "evolua", "officielle"} <= known and "officille" not in known  # folded: évolua
+    c = Corrector(docs, known)
+    assert c.fix("qui est le voleur ?") == "qui est le voleur ?"
+    assert c.fix("la valeur officille") == "la valeur officielle"
+    assert "thief" in words.known("en") and "betwen" not in words.known("en")
 
 
 def test_search_corrects_within_the_question_language(assistant):
