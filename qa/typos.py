@@ -1,9 +1,10 @@
 """One-letter typos corrected to the documents' words: "britnnique" is read as "britannique" when the documents write it.
 
 A question word that no passage in the question's language writes (accents aside) and that the language's word list
-(qa/words.py) does not know, of at least MIN_LENGTH letters, becomes the passages' word one edit away (a letter dropped, added, replaced, or two neighbours swapped) when it is the
-only one, or makes at least SHARE of the uses of those one edit away. Held out, one typo cost 10 points of answers: the
-word matches nothing, and the decision reads a word no passage holds as a sign that the documents lack the answer.
+(qa/words.py) does not know, of at least MIN_LENGTH letters, becomes the passages' word one edit away (a letter dropped,
+added, replaced, or two neighbours swapped) when it is the only one, or makes at least SHARE of the uses of those one
+edit away. Held out, one typo cost 10 points of answers: the word matches nothing, and the decision reads a word no
+passage holds as a sign that the documents lack the answer.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from .text import fold
 
 @lru_cache(maxsize=None)
 def frequencies(lang: Lang) -> dict[str, int]:
-    """Each word of the language (lower case, accents as written) and its count in pyspellchecker's list (0.2 s, once)."""
+    """Each word of the language (lower case, accents as written) and its count in pyspellchecker's list (0.3 s, once)."""
     try:
         data = (resources.files("spellchecker") / "resources" / f"{lang}.json.gz").read_bytes()
         words = json.loads(gzip.decompress(data))
