@@ -3,8 +3,8 @@
     python -m qa.fit_accents [--out FILE] [--json]
 
 The lexicon counts pyspellchecker's French word list (qa/words.py: 134,000 spellings with their uses). The share an
-accented spelling must have among a word's uses, and the uses it needs, are chosen on the questions of the fitting PIAF
-articles (the same article split as `python -m qa.fit`): accented words spelled back right once typed without accents,
+accented spelling must have among a word's uses is chosen on the questions of the fitting PIAF articles (the same
+article split as `python -m qa.fit`): accented words spelled back right once typed without accents,
 minus wrong spellings, minus the words changed in the questions as written (a visitor who typed "trouve" meant it).
 Held out: the other articles' questions and the hand-translated French questions of held-out SQuAD articles (English
 documents: the lexicon alone), folded then restored, and as written.
@@ -25,7 +25,7 @@ from .fit import EVAL, ROOT, _read_rows, split_articles
 from .text import fold
 
 SHARES = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99)  # candidate shares of the dominant accented spelling
-MIN_COUNTS = (1, 2, 3)  # candidate least uses of it
+MIN_COUNT = 1  # least uses of it (the word list counts each word 50 times or more, so only documents' own counts can fall below)
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -64,19 +64,18 @@ def main(argv: list[str] | None = None) -> int:
     fit_q = [r["question"] for r in rows if r["source"] in fit]
     grid = []
     for share in SHARES:
-        for least in MIN_COUNTS:
-            forms = A.lexicon_forms(counts, share, least)
-            r = restoration(fit_q, forms)
-            grid.append((r["restored"] - r["wrong"] - changed_as_written(fit_q, forms), share, least))
-    _, share, least = max(grid, key=lambda g: (g[0], g[1], -g[2]))
-    lexicon = A.Lexicon.fit(counts, share, least)
+        forms = A.lexicon_forms(counts, share, MIN_COUNT)
+        r = restoration(fit_q, forms)
+        grid.append((r["restored"] - r["wrong"] - changed_as_written(fit_q, forms), share))
+    _, share = max(grid)
+    lexicon = A.Lexicon.fit(counts, share, MIN_COUNT)
     held_counts = A.word_counts(docs.joinpath(a).read_text("utf-8") for a in sorted(held))
     held_q = [r["question"] for r in rows if r["source"] in held]
     across = [r["question"] for r in _read_rows(EVAL / "squad_held_fr.jsonl")]
     figures = {
-        "share": share, "min_count": least, "entries": len(lexicon.forms), "counted_words": sum(counts.values()),
+        "share": share, "min_count": MIN_COUNT, "entries": len(lexicon.forms), "counted_words": sum(counts.values()),
         "piaf_held_lexicon": restoration(held_q, lexicon.forms),
-        "piaf_held_documents": restoration(held_q, A.lexicon_forms(held_counts, share, least)),
+        "piaf_held_documents": restoration(held_q, A.lexicon_forms(held_counts, share, MIN_COUNT)),
         "piaf_held_both": restoration(held_q, A.forms_for(held_counts, lexicon)),
         "french_over_english_held_lexicon": restoration(across, lexicon.forms),
         "piaf_held_as_written_changed": changed_as_written(held_q, A.forms_for(held_counts, lexicon)),
@@ -88,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(figures, indent=1))
     else:
-        print(f"chosen on {len(fit_q)} fitting questions: share >= {share}, uses >= {least}; {len(lexicon.forms)} entries -> {args.out}")
+        print(f"chosen on {len(fit_q)} fitting questions: share >= {share}, uses >= {MIN_COUNT}; {len(lexicon.forms)} entries -> {args.out}")
         for k, v in figures.items():
             if isinstance(v, dict):
                 print(f"{k:<34} accented words {v['words_accented']:>5}  restored {v['recall']:.3f}  changed {v['changed']:>5}  "

@@ -21,11 +21,10 @@ def frequencies(lang: Lang) -> dict[str, int]:
     """Each word of the language (lower case, accents as written) and its count in pyspellchecker's list (0.3 s, once)."""
     try:
         data = (resources.files("spellchecker") / "resources" / f"{lang}.json.gz").read_bytes()
-        words = json.loads(gzip.decompress(data))
+        return json.loads(gzip.decompress(data))
     except (ModuleNotFoundError, OSError, ValueError) as exc:
         raise ModelError(f"The {lang} word list (package pyspellchecker) cannot be read ({exc}): reinstall the project "
                          "with `make install`.") from None
-    return {w: int(c) for w, c in words.items()}
 
 
 @lru_cache(maxsize=None)
