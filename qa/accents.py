@@ -5,7 +5,8 @@ folded are answered 3 points less often, French questions over English documents
 given the accented spelling the documents' French passages mostly use, or else the one a lexicon counted on a French
 word list uses (shipped in qa/models/accents.npz, with the share that makes a spelling dominant, chosen on questions;
 refit with `python -m qa.fit_accents`); a word the documents mostly write plain is kept, and so are "a", "ou" and
-"trouve", which French uses plain as often.
+"trouve", which French uses plain as often, and words English uses far more often than French their accented spelling
+("the" is not "thé").
 """
 
 from __future__ import annotations
@@ -52,12 +53,14 @@ class Lexicon:
         return cls({fold(w): w for w in accented if w}, [w for w in kept if w], meta)
 
     @classmethod
-    def fit(cls, counts: Mapping[str, int], share: float, min_count: int, meta: dict | None = None) -> "Lexicon":
-        """The lexicon of these word counts (share and min_count as in lexicon_forms, kept in meta)."""
+    def fit(cls, counts: Mapping[str, int], share: float, min_count: int, meta: dict | None = None,
+            drop: Collection[str] = ()) -> "Lexicon":
+        """The lexicon of these word counts (share and min_count as in lexicon_forms, kept in meta), less the plain
+        words in drop (left as written, not kept plain)."""
         forms = lexicon_forms(counts, share, min_count)
         accentable = {fold(w) for w in counts if fold(w) != w}
         kept = {w for w in counts if w in accentable and w not in forms}
-        return cls(forms, kept, {**(meta or {}), "share": share, "min_count": min_count})
+        return cls({p: a for p, a in forms.items() if p not in drop}, kept, {**(meta or {}), "share": share, "min_count": min_count})
 
 
 @lru_cache(maxsize=None)

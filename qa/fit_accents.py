@@ -2,10 +2,13 @@
 
     python -m qa.fit_accents [--out FILE] [--json]
 
-The lexicon counts pyspellchecker's French word list (qa/words.py: 134,000 spellings with their uses). The share an
-accented spelling must have among a word's uses is chosen on the questions of the fitting PIAF articles (the same
-article split as `python -m qa.fit`): accented words spelled back right once typed without accents,
-minus wrong spellings, minus the words changed in the questions as written (a visitor who typed "trouve" meant it).
+The lexicon counts pyspellchecker's French word list (qa/words.py: 134,000 spellings with their uses). Two settings
+are chosen together on the questions of the fitting PIAF articles (the same article split as `python -m qa.fit`) and
+the hand-translated French questions of fitting SQuAD articles, which quote English names: the share an accented
+spelling must have among a word's uses, and how many times more often the English word list must use a plain word
+than French uses its accented spelling for the plain word to be left as written ("the" is not "thé", "College" not
+"Collège"). Each pair scores accented words spelled back right once typed without accents, minus wrong spellings,
+minus the words changed in the questions as written (a visitor who typed "trouve" meant it).
 Held out: the other articles' questions and the hand-translated French questions of held-out SQuAD articles (English
 documents: the lexicon alone), folded then restored, and as written.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 from importlib.metadata import version
@@ -25,6 +29,7 @@ from .fit import EVAL, ROOT, _read_rows, split_articles
 from .text import fold
 
 SHARES = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99)  # candidate shares of the dominant accented spelling
+ENGLISH_RATIOS = (math.inf, 100.0, 30.0, 10.0, 3.0, 1.0)  # candidate English/French use ratios past which a plain word stays (inf: none)
 MIN_COUNT = 1  # least uses of it (the word list counts each word 50 times or more, so only documents' own counts can fall below)
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -50,6 +55,20 @@ def changed_as_written(questions: list[str], forms: dict[str, str]) -> int:
     return sum(w != b for q in questions for w, b in zip(_WORD.findall(q), _WORD.findall(A.restore(q, forms))))
 
 
+def english_words(forms: dict[str, str], ratio: float) -> set[str]:
+    """The plain words of forms that the English word list uses more than ratio times as often (per word counted) as
+    the French one uses their accented spelling."""
+    en, fr = words.frequencies("en"), words.frequencies("fr")
+    en_total, fr_total = sum(en.values()), sum(fr.values())
+    return {p for p, a in forms.items() if en.get(p, 0) / en_total > ratio * fr.get(a, 0) / fr_total}
+
+
+def score(questions: list[str], forms: dict[str, str]) -> int:
+    """What the settings are chosen by: accented words spelled back right, minus wrong ones, minus words changed as written."""
+    r = restoration(questions, forms)
+    return r["restored"] - r["wrong"] - changed_as_written(questions, forms)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m qa.fit_accents", description=__doc__.split("\n\n")[0])
     p.add_argument("--train", type=Path, default=ROOT.parent / "shared" / "train", help="the training sets (piaf/docs, piaf/questions.jsonl)")
@@ -62,18 +81,23 @@ def main(argv: list[str] | None = None) -> int:
     rows = _read_rows(args.train / "piaf" / "questions.jsonl")
     counts = {w: c for w, c in words.frequencies("fr").items() if w.isalpha()}
     fit_q = [r["question"] for r in rows if r["source"] in fit]
+    fit_across = [r["question"] for f in ("squad_fit_fr.jsonl", "squad_fit_fr_more.jsonl") for r in _read_rows(EVAL / f)]
     grid = []
     for share in SHARES:
         forms = A.lexicon_forms(counts, share, MIN_COUNT)
-        r = restoration(fit_q, forms)
-        grid.append((r["restored"] - r["wrong"] - changed_as_written(fit_q, forms), share))
-    _, share = max(grid)
-    lexicon = A.Lexicon.fit(counts, share, MIN_COUNT)
+        for ratio in ENGLISH_RATIOS:
+            drop = english_words(forms, ratio)
+            kept = {p: a for p, a in forms.items() if p not in drop}
+            grid.append((score(fit_q, kept) + score(fit_across, kept), -share, ratio))  # ties: the lower share, the fewer words dropped
+    _, share, ratio = max(grid)
+    share = -share
+    lexicon = A.Lexicon.fit(counts, share, MIN_COUNT, drop=english_words(A.lexicon_forms(counts, share, MIN_COUNT), ratio))
     held_counts = A.word_counts(docs.joinpath(a).read_text("utf-8") for a in sorted(held))
     held_q = [r["question"] for r in rows if r["source"] in held]
     across = [r["question"] for r in _read_rows(EVAL / "squad_held_fr.jsonl")]
     figures = {
-        "share": share, "min_count": MIN_COUNT, "entries": len(lexicon.forms), "counted_words": sum(counts.values()),
+        "share": share, "min_count": MIN_COUNT, "english_ratio": ratio, "entries": len(lexicon.forms),
+        "counted_words": sum(counts.values()),
         "piaf_held_lexicon": restoration(held_q, lexicon.forms),
         "piaf_held_documents": restoration(held_q, A.lexicon_forms(held_counts, share, MIN_COUNT)),
         "piaf_held_both": restoration(held_q, A.forms_for(held_counts, lexicon)),
@@ -81,13 +105,16 @@ def main(argv: list[str] | None = None) -> int:
         "piaf_held_as_written_changed": changed_as_written(held_q, A.forms_for(held_counts, lexicon)),
         "french_over_english_held_as_written_changed": changed_as_written(across, lexicon.forms),
     }
-    lexicon.meta |= {"counted_on": f"pyspellchecker {version('pyspellchecker')} French word list", "chosen_on": "PIAF fitting questions",
+    lexicon.meta |= {"english_ratio": ratio,
+                     "counted_on": f"pyspellchecker {version('pyspellchecker')} French and English word lists",
+                     "chosen_on": "PIAF fitting questions and French questions of fitting SQuAD articles",
                      "seed": args.seed, "figures": figures}
     lexicon.save(args.out)
     if args.json:
         print(json.dumps(figures, indent=1))
     else:
-        print(f"chosen on {len(fit_q)} fitting questions: share >= {share}, uses >= {MIN_COUNT}; {len(lexicon.forms)} entries -> {args.out}")
+        print(f"chosen on {len(fit_q)} + {len(fit_across)} fitting questions: share >= {share}, uses >= {MIN_COUNT}, plain when "
+              f"English uses it {ratio:g}x more; {len(lexicon.forms)} entries -> {args.out}")
         for k, v in figures.items():
             if isinstance(v, dict):
                 print(f"{k:<34} accented words {v['words_accented']:>5}  restored {v['recall']:.3f}  changed {v['changed']:>5}  "
