@@ -24,6 +24,10 @@ Sets (held-out articles are those of the decision file's seed; indexes come from
   squad_held_typo, piaf_held_typo   the same questions with one typo each (a letter dropped, doubled, swapped or replaced)
   seed_en, seed_fr, seed_all   tests/eval/seed_questions.jsonl by language (written with the project: not held out);
                         seed_fr_unaccented: its French questions typed lower case without accents
+  fr_corpus             tests/eval/fr_corpus: 8 French documents written for the project, 80 questions and 15 near
+                        misses (asked of the documents' subjects; nothing there answers), never fitted on;
+                        fr_corpus_unaccented: the same typed lower case without accents
+Only the seed and fr_corpus sets asked for (--sets): no index of `python -m qa.fit` is needed, so nothing is built for it.
 Then the latency on the seed questions (first token and full answer, p50/p95) and the index build throughput.
 """
 
@@ -56,6 +60,7 @@ from qa.service import Assistant  # noqa: E402
 from qa.text import detect_language, fold, vector_words  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
+LOCAL_SETS = ("seed_en", "seed_fr", "seed_all", "seed_fr_unaccented", "fr_corpus", "fr_corpus_unaccented")  # sets that need no index of qa.fit
 
 
 def run_group(cfg: Config, parts: list[tuple[Path, Path]], limit: int | None, keep=lambda c: True,
@@ -107,15 +112,9 @@ def build_throughput(cfg: Config) -> dict:
             "texts_per_s": round(report.embedded / s, 1)}
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--limit", type=int, default=200, help="at most this many questions per set (0: all)")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--save", type=Path, help="write each set's per-question rows there")
-    p.add_argument("--skip-build", action="store_true", help="skip the index build throughput")
-    p.add_argument("--sets", help="only these sets, comma-separated (default: every set)")
-    args = p.parse_args()
-    cfg = Config.load()
+def fit_runs(cfg: Config, originals: Path) -> dict[str, list[tuple[Path, Path]]]:
+    """The held-out sets of `python -m qa.fit` (its indexes taken from its cache, else built: hours) and their variants
+    (question files written under originals)."""
     meta = Decider.load(cfg.decision_file).meta
     work = Path(cfg.cache_dir) / "fit"
     sets = fit.prepare_sets(SHARED / "train", SHARED / "eval", work, cfg, meta["seed"], lambda m: print(m, file=sys.stderr))
@@ -125,7 +124,6 @@ def main() -> int:
     runs |= {"squad_a": [(squad_a, SHARED / "eval" / "squad_a" / "questions.jsonl")],
              "squad_a_fr": [(squad_a, SHARED / "eval" / "squad_a_fr" / "questions.jsonl")],
              "near_miss_squad_a": [(sets["near_miss_squad_a"].index, sets["near_miss_squad_a"].questions)]}
-    originals = Path(tempfile.mkdtemp())
     for corpus in ("squad", "piaf"):  # reworded by hand, and the same questions as the corpus wrote them
         written = rewritten(ROOT / "tests" / "eval" / f"{corpus}_held_paraphrases.jsonl", originals / f"{corpus}.jsonl", lambda r: r["original"])
         runs[f"{corpus}_paraphrased_originals_held"] = [(sets[f"{corpus}_held"].index, written)]
@@ -137,6 +135,20 @@ def main() -> int:
         runs[f"{name}_typo"] = [(sets[name].index, typed)]
     for name, prefix in (("small_across_held", ""), ("off_topic_small_across_held", "off_topic_")):
         runs[name] = [(s.index, s.questions) for n, s in sets.items() if n.startswith(f"{prefix}nm_small_across_held_")]
+    return runs
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--limit", type=int, default=200, help="at most this many questions per set (0: all)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--save", type=Path, help="write each set's per-question rows there")
+    p.add_argument("--skip-build", action="store_true", help="skip the index build throughput")
+    p.add_argument("--sets", help="only these sets, comma-separated (default: every set)")
+    args = p.parse_args()
+    cfg = Config.load()
+    originals = Path(tempfile.mkdtemp())
+    runs = fit_runs(cfg, originals) if not args.sets or set(args.sets.split(",")) - set(LOCAL_SETS) else {}
     seed_index = Path(tempfile.mkdtemp()) / "index"  # built below when a seed set is run
     seed = ROOT / "tests" / "eval" / "seed_questions.jsonl"
     seed_runs = {f"seed_{lang}": lambda c, lang=lang: detect_language(c.question) == lang for lang in ("en", "fr")}
@@ -145,6 +157,11 @@ def main() -> int:
     seed_plain = rewritten(seed, originals / "seed_unaccented.jsonl", lambda r: fold(r["question"]))
     seed_runs["seed_fr_unaccented"] = lambda c: detect_language(c.question) == "fr"
     runs["seed_fr_unaccented"] = [(seed_index, seed_plain)]
+    fr_corpus = ROOT / "tests" / "eval" / "fr_corpus"
+    fr_index = seed_index.parent / "fr_corpus"
+    runs["fr_corpus"] = [(fr_index, fr_corpus / f) for f in ("questions.jsonl", "unanswerable.jsonl")]
+    runs["fr_corpus_unaccented"] = [(fr_index, rewritten(fr_corpus / f, originals / f"fr_corpus_unaccented_{f}", lambda r: fold(r["question"])))
+                                    for f in ("questions.jsonl", "unanswerable.jsonl")]
     if args.sets:
         unknown = set(args.sets.split(",")) - set(runs)
         if unknown:
@@ -158,6 +175,10 @@ def main() -> int:
             if not seed_index.is_dir():
                 index.build(Config(**{**cfg.__dict__, "index_dir": seed_index}), log=lambda m: None)
             results[name], rows = run_group(cfg, parts, None, seed_runs[name])
+        elif name.startswith("fr_corpus"):
+            if not fr_index.is_dir():
+                index.build(Config(**{**cfg.__dict__, "seeds_dir": fr_corpus / "docs", "index_dir": fr_index}), log=lambda m: None)
+            results[name], rows = run_group(cfg, parts, None)
         else:
             results[name], rows = run_group(cfg, parts, limit, off_topic=name.startswith("off_topic"))
         if name.startswith("near_miss") or name == "small_across_held":  # answerable questions whose answering paragraph was not deleted with another's
