@@ -4,8 +4,9 @@
 
 Fitting texts: the questions of the fitting articles of ../shared/train (SQuAD in English, PIAF in French, the same
 article split as `python -m qa.fit`), their hand translations, and sentences of those articles; each also folded (lower
-case, no accents), as visitors type. Held out: the other articles' questions and translations, as written and folded,
-and the public squad_a set in both languages. The marker-word rule the model replaced is reported beside it.
+case, no accents), as visitors type; and a piece of one, two and three words of each (a visitor may type "engineers" or
+"pôle optique"). Held out: the other articles' questions and translations, as written and folded, pieces of one and two
+words of them, and the public squad_a set in both languages. The marker-word rule the model replaced is reported beside it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from .fit import EVAL, ROOT, _read_rows, split_articles
 from .text import fold, sentence_spans
 from .train_reader import TRANSLATED
 
+_WORDS = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")  # words, with their inner apostrophes and hyphens
 SENTENCES = 4000  # sentences of the fitting articles taken per language (documents are judged as well as questions)
+PIECES = (1, 2, 3)  # a piece of this many words is taken from each fitting text of 2 to 40 words (short questions, keywords)
 L2 = 1e-5  # L2 penalty on the n-gram weights, per fitting text (1e-6 to 1e-4 tried on a quarter of the fitting articles: 0, 0, 1 errors in 4,326)
 
 
@@ -36,6 +39,18 @@ def marker_guess(text: str) -> str:
     words = [fold(w) for w in re.findall(r"\w+", text[:5000])]
     en, fr = (sum(w in markers[k] for w in words) for k in ("en", "fr"))
     return "fr" if fr > en or (fr == en and re.search(r"[éèêàçùôî]", text)) else "en"
+
+
+def pieces(texts: list[tuple[str, int]], sizes: tuple[int, ...], rng: random.Random) -> list[tuple[str, int]]:
+    """A run of n consecutive words of each text longer than n words (2 to 40 words), for each n in sizes, with its label."""
+    out = []
+    for t, y in texts:
+        words = _WORDS.findall(t)
+        for n in sizes:
+            if n < len(words) <= 40:
+                i = rng.randrange(len(words) - n + 1)
+                out.append((" ".join(words[i : i + n]), y))
+    return out
 
 
 def texts_of(train: Path, dev: Path, seed: int) -> tuple[list[tuple[str, int]], dict[str, list[tuple[str, int]]]]:
@@ -66,22 +81,26 @@ def texts_of(train: Path, dev: Path, seed: int) -> tuple[list[tuple[str, int]], 
     held["squad_a_fr"] = [(r["question"], 1) for r in _read_rows(dev / "squad_a_fr" / "questions.jsonl")]
     for name in list(held):  # as visitors type: lower case, no accents
         held[f"{name}_folded"] = [(fold(t), y) for t, y in held[name]]
+    for name in ("squad_held", "piaf_held", "squad_held_in_fr", "piaf_held_in_en"):  # keywords and short questions
+        for n in (1, 2):
+            held[f"{name}_{n}_word{'s' if n > 1 else ''}"] = pieces(held[name], (n,), random.Random(seed))
     fit += [(fold(t), y) for t, y in fit]
-    return fit, held
+    return fit + pieces(fit, PIECES, rng), held
 
 
 def fit_model(texts: list[tuple[str, int]], l2: float = L2) -> L.LanguageModel:
-    """Logistic regression over the n-gram shares (scipy L-BFGS, deterministic), each language weighing the same."""
+    """Logistic regression over the n-gram shares and the lexicon ratio (scipy L-BFGS, deterministic), each language
+    weighing the same."""
     from scipy import sparse
     from scipy.optimize import minimize
 
     rows, cols, vals = [], [], []
     for i, (t, _) in enumerate(texts):
         ids = L.ngram_ids(t)
-        rows += [i] * len(ids)
-        cols += ids.tolist()
-        vals += [1.0 / max(1, len(ids))] * len(ids)
-    x = sparse.csr_matrix((vals, (rows, cols)), shape=(len(texts), L.BUCKETS))
+        rows += [i] * (len(ids) + 1)
+        cols += ids.tolist() + [L.BUCKETS]
+        vals += [1.0 / max(1, len(ids))] * len(ids) + [L.lexicon_ratio(t)]
+    x = sparse.csr_matrix((vals, (rows, cols)), shape=(len(texts), L.BUCKETS + 1))
     y = np.array([lab for _, lab in texts], np.float64)
     w = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
     n = len(y)
@@ -93,8 +112,8 @@ def fit_model(texts: list[tuple[str, int]], l2: float = L2) -> L.LanguageModel:
         value = np.sum(w * (np.logaddexp(0, s) - y * s)) + 0.5 * l2 * n * theta[:-1] @ theta[:-1]
         return value, np.append(x.T @ g + l2 * n * theta[:-1], g.sum())
 
-    theta = minimize(loss, np.zeros(L.BUCKETS + 1), jac=True, method="L-BFGS-B", options={"maxiter": 2000}).x
-    return L.LanguageModel(theta[:-1].astype(np.float32), float(theta[-1]))
+    theta = minimize(loss, np.zeros(L.BUCKETS + 2), jac=True, method="L-BFGS-B", options={"maxiter": 2000}).x
+    return L.LanguageModel(theta[: L.BUCKETS].astype(np.float32), float(theta[L.BUCKETS]), float(theta[-1]))
 
 
 def figures(model: L.LanguageModel, held: dict[str, list[tuple[str, int]]]) -> dict[str, dict]:

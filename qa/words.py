@@ -28,6 +28,16 @@ def frequencies(lang: Lang) -> dict[str, int]:
 
 
 @lru_cache(maxsize=None)
+def folded_frequencies(lang: Lang) -> tuple[dict[str, int], int]:
+    """Each folded word of the language (lower case, no accents) with the uses of all its spellings, and the total."""
+    counts: dict[str, int] = {}
+    for w, c in frequencies(lang).items():
+        f = fold(w)
+        counts[f] = counts.get(f, 0) + c
+    return counts, sum(counts.values())
+
+
+@lru_cache(maxsize=None)
 def known(lang: Lang) -> frozenset[str]:
     """The language's words, folded (lower case, no accents)."""
     return frozenset(fold(w) for w in frequencies(lang))
