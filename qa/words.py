@@ -32,7 +32,7 @@ def folded_frequencies(lang: Lang) -> tuple[dict[str, int], int]:
     """Each folded word of the language (lower case, no accents) with the uses of all its spellings, and the total."""
     counts: dict[str, int] = {}
     for w, c in frequencies(lang).items():
-        f = fold(w)
+        f = w if w.isascii() else fold(w)  # the lists are lower case: only accented words change
         counts[f] = counts.get(f, 0) + c
     return counts, sum(counts.values())
 
