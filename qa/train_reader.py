@@ -1,7 +1,8 @@
 """Fine-tune the reader (qa/reader.py) on ../shared/train, fitting articles only, and write qa/models/reader.npz.
 
     python -m qa.train_reader [--train ../shared/train] [--out FILE] [--seed 0] [--hours 2.5] [--limit N]
-                              [--swap 0.5] [--init qa/models/reader.npz --learning-rate 2.5e-4 --epochs 0.6] [--precision bfloat16]
+                              [--swap 0.5] [--paraphrases 1] [--init qa/models/reader.npz --learning-rate 2.5e-4 --epochs 0.6]
+                              [--precision bfloat16]
 
 The articles are split as qa.fit splits them (same seed): the reader learns only from the fitting articles, so the
 decision fitted on its scores and every held-out figure stay honest. Each question gives a passage that holds its
@@ -11,7 +12,9 @@ questions over English articles come from hand translations of fitting questions
 English questions over French articles from hand translations of PIAF fitting questions (TRANSLATED).
 With --swap, a share of the fitting questions is reworded before training: some of their words that the answering
 passage also has become one of their nearest words by e5 vector (wages for salaries, entreprises for companies), so
-that the reader learns to answer a question that does not repeat the passage's words. --init continues from a saved
+that the reader learns to answer a question that does not repeat the passage's words. With --paraphrases N, the
+1,000 fitting SQuAD questions reworded by hand (PARAPHRASED: other words than the passage, same fact, names kept) are
+read N times each, with their answering passage and near misses like any question. --init continues from a saved
 reader. Training is reproducible (fixed seed, fixed order) and stops after --hours; it then reports held-out figures.
 """
 
@@ -53,6 +56,7 @@ SWAP_WORD = 0.5  # in a reworded question, chance that each word shared with the
 SWAP_NEIGHBOURS = 3  # a swapped word becomes one of its this many nearest words of another stem and spelling...
 SWAP_MIN_COSINE = 0.93  # ...whose e5 vector is at least this close (below, related words: church, religion)
 SWAP_MAX_SPELLING = 0.6  # a neighbour spelt this much alike (difflib ratio) is a look-alike (war, ware), not a synonym
+PARAPHRASES = 0  # times each hand paraphrase of PARAPHRASED is read (0: the shipped reader was trained without them)
 
 
 @dataclass
@@ -203,6 +207,8 @@ TRANSLATED = {
     ("piaf", "fit"): [("piaf_fit_en.jsonl", "en", 1)],
     ("piaf", "held"): [("piaf_held_en.jsonl", "en", 1)],
 }
+# Fitting SQuAD questions reworded by hand in English, to teach the reader a question in other words than its passage's
+PARAPHRASED = "squad_fit_paraphrases.jsonl"
 
 
 def _read_rows(path: Path) -> list[dict]:
@@ -210,7 +216,7 @@ def _read_rows(path: Path) -> list[dict]:
 
 
 def datasets(train: Path, dev: Path, cfg: Config, seed: int, limit: int | None,
-             swap: float = SWAP_SHARE) -> tuple[list[Example], list[Example]]:
+             swap: float = SWAP_SHARE, paraphrases: int = PARAPHRASES) -> tuple[list[Example], list[Example]]:
     """(fitting examples, held-out examples) from the article split of qa.fit."""
     from .fit import split_articles
 
@@ -234,6 +240,8 @@ def datasets(train: Path, dev: Path, cfg: Config, seed: int, limit: int | None,
             bucket += make_examples(mine, chunks, f"{corpus}:{lang}", rng)
             for name, other, times in TRANSLATED[(corpus, part)]:
                 bucket += make_examples(_read_rows(EVAL / name), chunks, f"{corpus}:{other}", rng) * times
+            if corpus == "squad" and part == "fit" and paraphrases:
+                bucket += make_examples(_read_rows(EVAL / PARAPHRASED), chunks, "squad:en", rng) * paraphrases
     dev_docs = dev / "squad_a" / "docs"
     dev_chunks = _chunks(dev_docs, {p.name for p in dev_docs.glob("*.txt")}, cfg)
     cross = _read_rows(dev / "squad_a_fr" / "questions.jsonl") + _read_rows(EVAL / "squad_fr_questions.jsonl")
@@ -373,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=float, default=1.0, help="passes over the fitting pairs")
     p.add_argument("--limit", type=int, default=None, help="at most this many questions per corpus (a quick check)")
     p.add_argument("--swap", type=float, default=SWAP_SHARE, help="share of fitting questions reworded through e5 word neighbours")
+    p.add_argument("--paraphrases", type=int, default=PARAPHRASES, help=f"times each hand paraphrase of tests/eval/{PARAPHRASED} is read")
     p.add_argument("--init", type=Path, default=None, help="continue from this reader file (same rank) instead of the base")
     p.add_argument("--learning-rate", type=float, default=LEARNING_RATE, help="peak learning rate")
     p.add_argument("--precision", choices=get_args(Precision), default="float32",
@@ -384,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(min(2, torch.get_num_threads()))
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     cfg = Config.load()
-    fit_ex, held_ex = datasets(args.train, args.eval, cfg, args.seed, args.limit, args.swap)
+    fit_ex, held_ex = datasets(args.train, args.eval, cfg, args.seed, args.limit, args.swap, args.paraphrases)
     log(f"examples: {len(fit_ex)} to fit on, {len(held_ex)} held out")
     base = R.read_base(R.base_path())
     tokenizer = R.Tokenizer(base)
@@ -398,7 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     report = train(net, tokenizer, fit_ex, args.hours, args.seed, args.epochs, log, args.learning_rate, args.precision)
     figures = evaluate(net, tokenizer, held_ex)
     meta = {"rank": RANK, "alpha": ALPHA, "seed": args.seed, "training": report, "held_out": figures,
-            "base": R.BASE_FILE, "targets": list(R.LORA_TARGETS), "swap": args.swap, "learning_rate": args.learning_rate,
+            "base": R.BASE_FILE, "targets": list(R.LORA_TARGETS), "swap": args.swap, "paraphrases": args.paraphrases,
+            "learning_rate": args.learning_rate,
             "init": {"file": str(args.init), "training": before.get("training"), "swap": before.get("swap", 0.0)} if before else None}
     R.save(args.out, net, meta)
     log(f"wrote {args.out}")
