@@ -178,7 +178,7 @@ def test_a_few_training_steps_teach_a_fresh_reader_where_the_answer_is(base, tok
     pairs = [Example(question, "Optics", f"{OTHER} {SENTENCE}", answer_span(f"{OTHER} {SENTENCE}", ["80%"]), "t:en"),
              Example(question, "Optics", OTHER, None, "t:en")]
     before = evaluate(net, tokenizer, pairs)["t:en"]
-    report = train(net, tokenizer, pairs * 4, hours=0.05, seed=0, epochs=12, log=lambda m: None,
+    report = train(net, tokenizer, pairs * 4, hours=1.0, seed=0, epochs=12, log=lambda m: None,  # epochs end it, not time
                    learning_rate=1e-2, precision=precision)
     after = evaluate(net, tokenizer, pairs)["t:en"]
     assert report["steps"] == 12 and report["precision"] == precision
