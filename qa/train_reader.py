@@ -405,13 +405,15 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"{args.init} has rank {before['rank']}, alpha {before['alpha']}: not {RANK}, {ALPHA}.")
         R.load_into(net, args.init, arrays)
     report = train(net, tokenizer, fit_ex, args.hours, args.seed, args.epochs, log, args.learning_rate, args.precision)
-    figures = evaluate(net, tokenizer, held_ex)
-    meta = {"rank": RANK, "alpha": ALPHA, "seed": args.seed, "training": report, "held_out": figures,
+    meta = {"rank": RANK, "alpha": ALPHA, "seed": args.seed, "training": report, "held_out": None,
             "base": R.BASE_FILE, "targets": list(R.LORA_TARGETS), "swap": args.swap, "paraphrases": args.paraphrases,
             "learning_rate": args.learning_rate,
             "init": {"file": str(args.init), "training": before.get("training"), "swap": before.get("swap", 0.0)} if before else None}
-    R.save(args.out, net, meta)
-    log(f"wrote {args.out}")
+    R.save(args.out, net, meta)  # saved before the (long) held-out evaluation, so that stopping it loses no training
+    log(f"wrote {args.out}; measuring {len(held_ex)} held-out pairs")
+    figures = evaluate(net, tokenizer, held_ex)
+    R.save(args.out, net, {**meta, "held_out": figures})
+    log(f"wrote {args.out} with its held-out figures")
     print(json.dumps({"training": report, "held_out": figures}, indent=1))
     return 0
 
