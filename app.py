@@ -277,7 +277,7 @@ def build_ui(cfg: Config, assistant: Assistant, gate, feedback, limiter) -> gr.B
         yield shown, gr.skip(), gr.skip(), gr.skip(), gr.skip(), "", gr.skip()
         draft = ""
         try:
-            for event in gate.stream(lambda: assistant.stream(question, history)):
+            for event in gate.stream(lambda: assistant.stream(question, history, lang)):
                 if event["type"] == "sources":
                     shown[aid] = {"role": "assistant", "content": status_html(t["writing"])}
                 elif event["type"] == "token" and cfg.stream_tokens:

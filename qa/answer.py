@@ -184,8 +184,19 @@ def resolve_possessive(question: str, name: str, lang: Lang) -> str:
     return pattern.sub(french, question, count=1)
 
 
-def preprocess(question: str, history: list[dict]) -> Prepared:
-    lang = detect_language(question)
+def interface_language(lang: object) -> Lang | None:
+    """The visitor's interface language given with a question ("en", "fr" or none), or InputError."""
+    if lang is None or lang == "":
+        return None
+    if lang not in ("en", "fr"):
+        raise InputError('The interface language must be "en" or "fr".')
+    return lang  # type: ignore[return-value]
+
+
+def preprocess(question: str, history: list[dict], hint: Lang | None = None) -> Prepared:
+    """The question's language (the conversation's last question, else the interface's, as a hint), its focus and context."""
+    asked = [t["content"] for t in history if t["role"] == "user"]
+    lang = detect_language(question, detect_language(asked[-1]) if asked else hint)
     focus, context = rewrite(question, history, lang)
     return Prepared(question=question, focus=focus, lang=lang, context=context)
 

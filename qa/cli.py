@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--index", type=Path, metavar="DIR", help="index folder (default: index/)")
     s.add_argument("--history", type=Path, metavar="FILE",
                    help='JSON file with earlier turns: [{"role": "user"|"assistant", "content": "..."}]')
+    s.add_argument("--lang", choices=["en", "fr"], default=None,
+                   help="the language to answer a name typed alone in (a question says its own language)")
     s.add_argument("--json", action="store_true",
                    help='print one JSON object {"question", "answer", "refused", "outcome", "short", "citations", "query", "timings"}')
 
@@ -158,7 +160,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     assistant = Assistant(cfg, rerank=cfg.rerank)
     live = sys.stdout.isatty() and not args.json
     final = None
-    for event in assistant.stream(_question(args.question, cfg), history):
+    for event in assistant.stream(_question(args.question, cfg), history, args.lang):
         if event["type"] == "token" and live:
             print(f"\x1b[2m{event['text']}\x1b[0m", end="", flush=True)
         elif event["type"] == "answer":

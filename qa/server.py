@@ -25,7 +25,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from .answer import validate
+from .answer import interface_language, validate
 from .config import Config
 from .documents import Document, file_hash
 from .documents import load as load_document
@@ -427,12 +427,14 @@ def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) ->
             raise InputError('The request body must be a JSON object like {"question": "..."}.')
         return data
 
-    async def read_question(request: Request) -> tuple[object, object]:
-        """The request's question and history, checked (InputError otherwise); the pipeline normalises them again."""
+    async def read_question(request: Request) -> tuple[object, object, object]:
+        """The request's question, history and interface language, checked (InputError otherwise); the pipeline
+        normalises them again."""
         data = await read_json(request)
-        question, history = data.get("question"), data.get("history")
+        question, history, lang = data.get("question"), data.get("history"), data.get("lang")
         validate(question, history, cfg)
-        return question, history
+        interface_language(lang)
+        return question, history, lang
 
     def client_id(request: Request) -> str:
         return request.client.host if request.client else "unknown"
@@ -462,8 +464,8 @@ def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) ->
         if (r := limited(request)) or (r := not_ready()):
             return r
         try:
-            question, history = await read_question(request)
-            answer = await run_in_threadpool(gate.call, lambda: assistant.ask(question, history))
+            question, history, lang = await read_question(request)
+            answer = await run_in_threadpool(gate.call, lambda: assistant.ask(question, history, lang))
         except Busy as exc:
             return JSONResponse({"error": str(exc)}, status_code=503, headers={"Retry-After": "5"})
         except InputError as exc:
@@ -477,10 +479,10 @@ def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) ->
         if (r := limited(request)) or (r := not_ready()):
             return r
         try:
-            question, history = await read_question(request)
+            question, history, lang = await read_question(request)
         except InputError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
-        return StreamingResponse(_sse(gate, assistant, question, history, cfg.stream_tokens), media_type="text/event-stream",
+        return StreamingResponse(_sse(gate, assistant, question, history, lang, cfg.stream_tokens), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     @app.post("/api/feedback")
@@ -529,14 +531,14 @@ def create_api(cfg: Config, assistant: Assistant, app: FastAPI | None = None) ->
     return app
 
 
-def _sse(gate: Gate, assistant: Assistant, question, history, tokens: bool) -> Iterator[bytes]:
+def _sse(gate: Gate, assistant: Assistant, question, history, lang, tokens: bool) -> Iterator[bytes]:
     """The answer as server-sent events; token events only when `tokens` (the stream_tokens setting) is on."""
 
     def event(kind: str, data) -> bytes:
         return f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode("utf-8")
 
     try:
-        for e in gate.stream(lambda: assistant.stream(question, history)):
+        for e in gate.stream(lambda: assistant.stream(question, history, lang)):
             if e["type"] == "sources":
                 yield event("sources", {"query": e["query"], "passages": e["passages"]})
             elif e["type"] == "token" and tokens:

@@ -128,11 +128,11 @@ class Assistant:
         return self.reader.read(question, [(p.chunk.title, p.chunk.text) for p in passages[: self.cfg.reader_passages]])
 
     # --- answering ---
-    def prepare(self, question: object, history: object = None) -> tuple[A.Prepared, A.Evidence]:
+    def prepare(self, question: object, history: object = None, lang: object = None) -> tuple[A.Prepared, A.Evidence]:
         """Everything before generation: validate, rewrite a follow-up, retrieve, score the sentences, decide."""
         cfg = self.cfg
         text, turns = A.validate(question, history, cfg)
-        prepared = A.preprocess(text, turns)
+        prepared = A.preprocess(text, turns, A.interface_language(lang))
         searcher = self.searcher()
         index = searcher.index
         q = searcher.query(prepared.query, prepared.lang)
@@ -147,10 +147,11 @@ class Assistant:
         passages, cands = reorder(passages, cands, decision.logits)
         return prepared, A.Evidence(passages, cands, decision)
 
-    def stream(self, question: object, history: object = None) -> Iterator[dict]:
-        """Events: "sources", "decision", then "token" (text that stays: a prefix of the answer), then "answer"."""
+    def stream(self, question: object, history: object = None, lang: object = None) -> Iterator[dict]:
+        """Events: "sources", "decision", then "token" (text that stays: a prefix of the answer), then "answer". lang: the
+        visitor's interface language, a hint where the question alone hardly tells its language."""
         t0 = time.perf_counter()
-        prepared, evidence = self.prepare(question, history)
+        prepared, evidence = self.prepare(question, history, lang)
         timings = {"retrieve_s": time.perf_counter() - t0}
         d = evidence.decision
         yield {"type": "sources", "query": prepared.query, "passages": [p.to_dict() for p in evidence.passages[: self.cfg.top_k]]}
@@ -227,8 +228,8 @@ class Assistant:
         """Bounds for a large model writing cited sentences."""
         return {"max_new_tokens": 200, "stop": (), "allowed_text": None, "system": system}
 
-    def ask(self, question: object, history: object = None) -> A.Answer:
-        for event in self.stream(question, history):
+    def ask(self, question: object, history: object = None, lang: object = None) -> A.Answer:
+        for event in self.stream(question, history, lang):
             if event["type"] == "answer":
                 return event["answer"]
         raise QAError("No answer was produced.")  # unreachable: stream always ends with an answer

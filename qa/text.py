@@ -40,9 +40,10 @@ def cased_like(spelling: str, typed: str) -> str:
     return spelling[0].upper() + spelling[1:] if typed[:1].isupper() else spelling
 
 
-def detect_language(text: str) -> Lang:
-    """Guess English or French (qa/language.py: a model fitted on questions and sentences, accented or not)."""
-    return shipped().guess(text)
+def detect_language(text: str, hint: Lang | None = None) -> Lang:
+    """Guess English or French (qa/language.py: a model fitted on questions and sentences, accented or not); a hint
+    tips the balance where the text alone hardly tells (a name typed alone)."""
+    return shipped().guess(text, hint)
 
 
 @lru_cache(maxsize=None)

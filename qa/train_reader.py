@@ -1,7 +1,7 @@
 """Fine-tune the reader (qa/reader.py) on ../shared/train, fitting articles only, and write qa/models/reader.npz.
 
     python -m qa.train_reader [--train ../shared/train] [--out FILE] [--seed 0] [--hours 2.5] [--limit N]
-                              [--swap 0.5] [--paraphrases 1] [--init qa/models/reader.npz --learning-rate 2.5e-4 --epochs 0.6]
+                              [--swap 0.5] [--paraphrases 1] [--keywords 2] [--init qa/models/reader.npz --learning-rate 2.5e-4 --epochs 0.6]
                               [--precision bfloat16]
 
 The articles are split as qa.fit splits them (same seed): the reader learns only from the fitting articles, so the
@@ -14,7 +14,9 @@ With --swap, a share of the fitting questions is reworded before training: some 
 passage also has become one of their nearest words by e5 vector (wages for salaries, entreprises for companies), so
 that the reader learns to answer a question that does not repeat the passage's words. With --paraphrases N, the
 1,000 fitting SQuAD questions reworded by hand (PARAPHRASED: other words than the passage, same fact, names kept) are
-read N times each, with their answering passage and near misses like any question. --init continues from a saved
+read N times each, with their answering passage and near misses like any question. With --keywords N, a name of
+each fitting question typed alone ("OPTITEC") is read N times with the passages of its article: those that hold it
+point at its first mention, the others say "no answer" (a name alone asks where the documents speak of it). --init continues from a saved
 reader. Training is reproducible (fixed seed, fixed order) and stops after --hours; it then reports held-out figures.
 """
 
@@ -57,6 +59,10 @@ SWAP_NEIGHBOURS = 3  # a swapped word becomes one of its this many nearest words
 SWAP_MIN_COSINE = 0.93  # ...whose e5 vector is at least this close (below, related words: church, religion)
 SWAP_MAX_SPELLING = 0.6  # a neighbour spelt this much alike (difflib ratio) is a look-alike (war, ware), not a synonym
 PARAPHRASES = 0  # times each hand paraphrase of PARAPHRASED is read (0: the shipped reader was trained without them)
+KEYWORDS = 0  # times each keyword query (a name alone, taken from a fitting question) is read (0: shipped reader without them)
+KEYWORD_LOWER = 0.25  # share of keyword queries typed lower case, as visitors often type a name
+# up to three capitalised words in a row, joined by "of", "de"... ("University of Notre Dame"), after an elision or not (l'OPTITEC)
+_NAME = re.compile(r"(?:(?<=\b[dlDL]['’])|(?<![\w'’-]))(?P<name>[A-ZÀ-Ý][\w'’-]*(?:\s+(?:(?:of|of the|de|du|des|de la)\s+)?[A-ZÀ-Ý][\w'’-]*){0,2})")
 
 
 @dataclass
@@ -119,6 +125,39 @@ def make_examples(rows: list[dict], chunks: dict[str, list[Chunk]], group: str, 
             x = max(chunks[nm], key=lambda x: _overlap(r["question"], lang, x, idf))
             if not contains_answer(x.text, r["answers"]):
                 out.append(Example(r["question"], x.title, x.text, None, group))
+    return out
+
+
+def keyword_names(question: str) -> list[str]:
+    """The names a question gives (runs of capitalised words, its first word left out): what a visitor may type alone."""
+    first = re.match(r"\s*[\w'’-]+", question)
+    start = first.end() if first else 0
+    return list(dict.fromkeys(m["name"].strip("'’-") for m in _NAME.finditer(question, start) if len(m["name"]) > 2))
+
+
+def keyword_examples(rows: list[dict], chunks: dict[str, list[Chunk]], group: str, rng: random.Random) -> list[Example]:
+    """A name of each question asked alone: the passages of its article that hold it point at its first occurrence (a
+    name alone asks where the documents speak of it), the passages that lack it say "no answer". Once per article."""
+    seen, out, names = set(), [], sorted(chunks)
+    for r in rows:
+        own = chunks.get(r.get("source") or "", [])
+        for name in keyword_names(r["question"]):
+            if (r["source"], name) in seen:
+                continue
+            seen.add((r["source"], name))
+            holding = [c for c in own if name in c.text]
+            if not holding:
+                continue
+            query = name.lower() if rng.random() < KEYWORD_LOWER else name
+            for c in holding[:2]:
+                i = c.text.index(name)
+                out.append(Example(query, c.title, c.text, (i, i + len(name)), group))
+            lacking = [c for c in own if name.lower() not in c.text.lower()]
+            out += [Example(query, c.title, c.text, None, group) for c in rng.sample(lacking, min(NEGATIVES_SAME, len(lacking)))]
+            other = rng.choice([nm for nm in names if nm != r["source"]] or [r["source"]])
+            x = rng.choice(chunks[other])
+            if name.lower() not in x.text.lower():
+                out.append(Example(query, x.title, x.text, None, group))
     return out
 
 
@@ -216,7 +255,8 @@ def _read_rows(path: Path) -> list[dict]:
 
 
 def datasets(train: Path, dev: Path, cfg: Config, seed: int, limit: int | None,
-             swap: float = SWAP_SHARE, paraphrases: int = PARAPHRASES) -> tuple[list[Example], list[Example]]:
+             swap: float = SWAP_SHARE, paraphrases: int = PARAPHRASES,
+             keywords: int = KEYWORDS) -> tuple[list[Example], list[Example]]:
     """(fitting examples, held-out examples) from the article split of qa.fit."""
     from .fit import split_articles
 
@@ -238,6 +278,8 @@ def datasets(train: Path, dev: Path, cfg: Config, seed: int, limit: int | None,
             if swapper and part == "fit":
                 mine = reworded(mine, chunks, swapper, swap, lang, rng)
             bucket += make_examples(mine, chunks, f"{corpus}:{lang}", rng)
+            if keywords and part == "fit":
+                bucket += keyword_examples(mine, chunks, f"{corpus}:keywords", rng) * keywords
             for name, other, times in TRANSLATED[(corpus, part)]:
                 bucket += make_examples(_read_rows(EVAL / name), chunks, f"{corpus}:{other}", rng) * times
             if corpus == "squad" and part == "fit" and paraphrases:
@@ -382,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=None, help="at most this many questions per corpus (a quick check)")
     p.add_argument("--swap", type=float, default=SWAP_SHARE, help="share of fitting questions reworded through e5 word neighbours")
     p.add_argument("--paraphrases", type=int, default=PARAPHRASES, help=f"times each hand paraphrase of tests/eval/{PARAPHRASED} is read")
+    p.add_argument("--keywords", type=int, default=KEYWORDS, help="times each keyword query (a fitting question's name alone) is read")
     p.add_argument("--init", type=Path, default=None, help="continue from this reader file (same rank) instead of the base")
     p.add_argument("--learning-rate", type=float, default=LEARNING_RATE, help="peak learning rate")
     p.add_argument("--precision", choices=get_args(Precision), default="float32",
@@ -393,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(min(2, torch.get_num_threads()))
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     cfg = Config.load()
-    fit_ex, held_ex = datasets(args.train, args.eval, cfg, args.seed, args.limit, args.swap, args.paraphrases)
+    fit_ex, held_ex = datasets(args.train, args.eval, cfg, args.seed, args.limit, args.swap, args.paraphrases, args.keywords)
     log(f"examples: {len(fit_ex)} to fit on, {len(held_ex)} held out")
     base = R.read_base(R.base_path())
     tokenizer = R.Tokenizer(base)
@@ -407,6 +450,7 @@ def main(argv: list[str] | None = None) -> int:
     report = train(net, tokenizer, fit_ex, args.hours, args.seed, args.epochs, log, args.learning_rate, args.precision)
     meta = {"rank": RANK, "alpha": ALPHA, "seed": args.seed, "training": report, "held_out": None,
             "base": R.BASE_FILE, "targets": list(R.LORA_TARGETS), "swap": args.swap, "paraphrases": args.paraphrases,
+            "keywords": args.keywords,
             "learning_rate": args.learning_rate,
             "init": {"file": str(args.init), "training": before.get("training"), "swap": before.get("swap", 0.0)} if before else None}
     R.save(args.out, net, meta)  # saved before the (long) held-out evaluation, so that stopping it loses no training

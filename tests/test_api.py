@@ -74,7 +74,19 @@ def test_stream_sends_sources_then_the_answer_and_no_draft_that_could_change(api
     assert answer["answer"].startswith(tokens) and events.index("sources") < events.index("answer")
 
 
+def test_a_name_alone_is_answered_in_the_language_of_the_interface(api):
+    said = {}
+    for lang in ("en", "fr"):
+        r = httpx.post(api[0] + "/api/ask", json={"question": "OPTITEC", "lang": lang}, timeout=60)
+        assert r.status_code == 200
+        said[lang] = r.json()["lang"]
+    assert said == {"en": "en", "fr": "fr"}
+    r = httpx.post(api[0] + "/api/ask", json={"question": "Quelle part des effectifs sont des ingénieurs ?", "lang": "en"}, timeout=60)
+    assert r.json()["lang"] == "fr"  # a question says its own language
+
+
 @pytest.mark.parametrize("body,status,message", [
+    (b'{"question": "ok?", "lang": "de"}', 400, "interface language"),
     (b"{not json", 400, "JSON"),
     (b"[1, 2]", 400, "JSON object"),
     (b'{"question": 3}', 400, "string"),

@@ -454,6 +454,9 @@ def test_chat_page_in_french(app, context, size):
     expect(alert).to_contain_text("2000 au plus")
     expect(box).to_have_value(long)
     expect(messages).to_have_count(0)
+    # a name typed alone hardly says its language: the interface's decides (the letters of "OPTITEC" lean French too)
+    reply = ask_chat(page, "Airbus")
+    expect(reply).to_contain_text("D'après les documents")
     shot(page, f"chat-{size}-fr.png")
 
 
@@ -606,6 +609,7 @@ def test_widget_on_allowed_origin(app, hosts, context, size):
     with page.expect_request(lambda r: r.url.endswith("/api/ask/stream")) as req:
         follow = ask_widget(frame, "Which cluster fosters this collaboration?")
     sent = json.loads(req.value.post_data)
+    assert sent["lang"] == "en"  # the widget's data-lang: the language a name typed alone is answered in
     assert [t["role"] for t in sent["history"]] == ["user", "assistant"]
     assert sent["history"][0]["content"] == QUESTION and "80%" in sent["history"][1]["content"]
     expect(follow.locator(".qa-final")).to_contain_text("OPTITEC")

@@ -75,3 +75,13 @@ def test_ask_json_has_the_documented_shape(seed_index):
     assert "80%" in a["answer"] and not a["refused"]
     for c in a["citations"]:
         assert f"[{c['n']}]" in a["answer"] and set(c) >= {"n", "source", "chunk_id", "start", "end", "text"}
+
+
+def test_ask_answers_a_name_alone_in_the_language_asked_for(seed_index):
+    said = {}
+    for lang in ("en", "fr"):
+        out = run("ask", "Airbus", "--index", str(seed_index), "--lang", lang, "--json")
+        assert out.returncode == 0, out.stderr
+        said[lang] = json.loads(out.stdout)["lang"]
+    assert said == {"en": "en", "fr": "fr"}
+    assert run("ask", "Airbus", "--index", str(seed_index), "--lang", "de").returncode == 2  # argparse: a clear usage error

@@ -37,6 +37,15 @@ def test_short_and_empty_texts():
     assert detect_language("pole de competitivite") == "fr" and detect_language("big companies") == "en"
 
 
+def test_a_hint_decides_a_name_typed_alone_but_not_a_question():
+    # The interface's language (or the last question's) is a prior of 7 to 1: it tips a name, whose letters hardly tell.
+    assert detect_language("OPTITEC", "en") == "en" and detect_language("OPTITEC", "fr") == "fr"
+    assert detect_language("Airbus", "fr") == "fr" and detect_language("Airbus", "en") == "en"
+    for name, lang in (("squad_held_fr.jsonl", "fr"), ("squad_held_paraphrases.jsonl", "en")):
+        against = "en" if lang == "fr" else "fr"
+        assert np.mean([detect_language(q, against) == lang for q in _questions(name)]) >= 0.96, name
+
+
 def test_held_out_pieces_of_questions():
     # One and two words of held-out questions (qa.fit_language's figures); the n-grams alone got 0.735 / 0.864 of the
     # English pieces, 0.881 / 0.943 of the French ones, 0.665 / 0.825 of the PIAF questions asked in English.

@@ -11,7 +11,8 @@ from qa import reader as R
 from qa.answer import reader_phrase
 from qa.config import Config
 from qa.errors import ModelError
-from qa.train_reader import Example, WordSwapper, answer_span, evaluate, token_targets, train
+from qa.chunking import Chunk
+from qa.train_reader import Example, WordSwapper, answer_span, evaluate, keyword_examples, keyword_names, token_targets, train
 
 SHIPPED = Config().reader_file
 SENTENCE = "Engineers make up 80% of the workforce."
@@ -99,6 +100,25 @@ def test_a_number_written_in_words_or_a_name_is_never_swapped(embedder):
         assert q.startswith("Which two ") and q.endswith(" were set?") and "salaries" not in q
     assert swapper.reword("Which two were set?", passage, "en") == "Which two were set?"  # nothing else to swap
     assert swapper.reword("Who sets the Salaries Council?", "The Salaries Council sets pay.", "en") == "Who sets the Salaries Council?"  # a name
+
+
+def test_a_question_names_what_a_visitor_may_type_alone():
+    assert keyword_names("Which competitiveness cluster is OPTITEC?") == ["OPTITEC"]
+    assert keyword_names("In what year did the University of Notre Dame open?") == ["University of Notre Dame"]
+    assert keyword_names("Quel est le rôle de l'Opti’Pass d'OPTITEC ?") == ["Opti’Pass", "OPTITEC"]
+    assert keyword_names("Which big companies are present?") == []  # the first word is capitalised as any question's
+
+
+def test_a_name_alone_points_at_its_first_mention_in_each_passage_that_holds_it_and_nowhere_else():
+    texts = ["Optics grow in Provence.", "The OPTITEC cluster links research and industry. OPTITEC runs Opti’Pass.", "Engineers are 80%."]
+    chunks = {"a.txt": [Chunk(f"a.txt:1:{i}", "a.txt", "A", 0, len(t), t, "en") for i, t in enumerate(texts)],
+              "b.txt": [Chunk("b.txt:1:0", "b.txt", "B", 0, 25, "Wine is made in Burgundy.", "en")]}
+    rows = [{"question": "What does OPTITEC link?", "source": "a.txt"}, {"question": "Who runs the OPTITEC cluster?", "source": "a.txt"}]
+    got = keyword_examples(rows, chunks, "t", random.Random(0))
+    assert {e.question for e in got} <= {"OPTITEC", "optitec"} and len({e.question for e in got}) == 1  # once per article
+    positive = [e for e in got if e.span]
+    assert len(positive) == 1 and positive[0].text[slice(*positive[0].span)] == "OPTITEC" and positive[0].span[0] == 4
+    assert all("OPTITEC" not in e.text for e in got if e.span is None) and len(got) == 4  # two of its article, one of another
 
 
 def test_best_span_keeps_inside_the_characters_asked_and_bounds_its_length():

@@ -1,7 +1,7 @@
 /*
  * The widget's chat (the page /widget, framed by /widget.js or opened directly).
  *
- * Asks POST api/ask/stream with {"question", "history": [{"role", "content"}]} and reads its server-sent events
+ * Asks POST api/ask/stream with {"question", "history": [{"role", "content"}], "lang"} and reads its server-sent events
  * (sources, token, answer, error) with fetch and a stream reader. Until text comes, a status says what is happening
  * ("Searching the documents…", then "Writing the answer…"); token events carry only text that stays (their
  * concatenation is the start of the final answer; the server sends none unless stream_tokens is on) and are appended;
@@ -474,7 +474,7 @@
       var res = await fetch(ASK_URL, {
         method: "POST",
         headers: { "Content-Type": "application/json", "Accept": "text/event-stream" },
-        body: JSON.stringify({ question: question, history: asked }),
+        body: JSON.stringify({ question: question, history: asked, lang: lang }),
         credentials: "same-origin",
         cache: "no-store",
         signal: controller.signal
