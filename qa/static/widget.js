@@ -8,7 +8,8 @@
  *
  *   data-title     panel title (default: "Ask the documents" / "Questions sur les documents")
  *   data-greeting  first message of the assistant
- *   data-lang      "en" or "fr" (default: the visitor's browser language)
+ *   data-lang      "en" or "fr" (default: the visitor's browser language): the labels, and the language a name
+ *                  typed alone is answered in
  *   data-color     accent colour, #rgb or #rrggbb (default #0b5fff)
  *   data-position  "right" (default) or "left"
  *
