@@ -265,3 +265,11 @@ def test_a_phrase_inside_a_long_clause_is_not_taken_for_a_list_item():
          "institutional funds, $35 million from federal support, and $39 million from other outside support.")
     a = s.index("$414 million")
     assert A.list_span(s, (a, a + 12)) == (a, a + 12)
+
+
+def test_a_name_alone_takes_the_language_of_the_conversation_then_of_the_interface():
+    french = [{"role": "user", "content": "Quelles grandes entreprises sont présentes ?"}, {"role": "assistant", "content": "Airbus Helicopters [1]."}]
+    english = [{"role": "user", "content": "Which big companies are present?"}, {"role": "assistant", "content": "Airbus Helicopters [1]."}]
+    assert A.preprocess("Airbus", french).lang == "fr" and A.preprocess("Airbus", english, "fr").lang == "en"
+    assert A.preprocess("Airbus", [], "fr").lang == "fr" and A.preprocess("Airbus", []).lang == "en"
+    assert A.preprocess("Quelle part des effectifs sont des ingénieurs ?", english).lang == "fr"  # a question says its own
