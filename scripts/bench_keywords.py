@@ -39,10 +39,12 @@ SHARED = ROOT.parent / "shared"
 
 def names_of(rows: list[dict], docs: Path, limit: int | None, seed: int) -> list[dict]:
     """Each question's names once per article, kept where the article holds them, sampled (fixed seed)."""
-    rng, out, seen = random.Random(seed), [], set()
+    rng, out, seen, texts = random.Random(seed), [], set(), {}
     for r in rows:
         source = r.get("source") or ""
-        text = (docs / source).read_text("utf-8") if (docs / source).is_file() else ""
+        if source not in texts:  # each article read once
+            texts[source] = (docs / source).read_text("utf-8") if (docs / source).is_file() else ""
+        text = texts[source]
         for name in keyword_names(r["question"]):
             if (source, name) not in seen and name in text:
                 seen.add((source, name))
