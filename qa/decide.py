@@ -27,6 +27,7 @@ from .search import FUSION_FEATURES, Passage
 
 FORMAT = "qa-decision"
 VERSION = 2  # bump when the features or the layout change; loading refuses another version
+THRESHOLDS = ("answer", "answer_foreign", "relevant", "relevant_foreign", "also", "phrase")  # what decide() compares with
 Outcome = Literal["answer", "closest", "none"]
 
 
@@ -79,7 +80,7 @@ class Decider:
     answerable: Linear
     relevant: Linear
     phrase: Linear
-    thresholds: dict[str, float]  # answer, also, relevant, phrase
+    thresholds: dict[str, float]  # THRESHOLDS
     meta: dict  # how and on what it was fitted, and its held-out figures
 
     def sentence_logits(self, cands: Candidates) -> np.ndarray:
@@ -105,7 +106,7 @@ class Decider:
         if p_answer >= t["answer_foreign" if foreign else "answer"]:
             outcome: Outcome = "answer"
         else:
-            outcome = "closest" if p_relevant >= t["relevant"] else "none"
+            outcome = "closest" if p_relevant >= t["relevant_foreign" if foreign else "relevant"] else "none"
         also = [int(i) for i in order[1:2] if outcome == "answer" and sigmoid(logits[i]) >= t["also"]]
         return Decision(outcome, order, logits, p_answer, p_relevant, also)
 
@@ -117,6 +118,9 @@ class Decider:
         want = _feature_names()
         if any(meta.get("features", {}).get(k) != v for k, v in want.items()):
             raise ModelError(f"The decision file {path} was fitted on other features: refit it with `python -m qa.fit`.")
+        lacking = sorted(set(THRESHOLDS) - set(meta.get("thresholds", {})))
+        if lacking:
+            raise ModelError(f"The decision file {path} lacks the threshold {lacking[0]!r}: refit it with `python -m qa.fit`.")
         try:
             return cls(
                 fusion=arrays["fusion"],

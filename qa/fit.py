@@ -522,6 +522,9 @@ def fit_all(sets: dict[str, Set], cfg: Config, work: Path, limit: int | None, lo
     relevant = fit_linear(qx, ry, weights=kind_weights(kinds))
     pr = sigmoid(relevant(qx))
     t_relevant = float(np.quantile(pr[ry], 1 - RELEVANT_RECALL))
+    # A best sentence in another language scores lower here too: 10% of such on-topic questions fell under t_relevant
+    # and were told that nothing is on their subject. Its own threshold keeps the same share of them "closest".
+    t_relevant_foreign = float(np.quantile(pr[ry & ~same], 1 - RELEVANT_RECALL))
     log("fitted: answerable, relevant")
 
     px, py = phrase_rows(answers_fit, sentence)
@@ -530,9 +533,16 @@ def fit_all(sets: dict[str, Set], cfg: Config, work: Path, limit: int | None, lo
     t_phrase = precision_threshold(pp, py, PHRASE_PRECISION)
     log(f"fitted: phrase ({len(py)} phrases found, {py.mean():.2f} hold the answer; threshold {t_phrase:.3f} keeps "
         f"{(pp >= t_phrase).mean():.2f} of them)")
-    thresholds = {"answer": t_answer, "answer_foreign": t_foreign, "relevant": t_relevant, "also": ALSO_PROBABILITY, "phrase": t_phrase}
+    thresholds = {"answer": t_answer, "answer_foreign": t_foreign, "relevant": t_relevant, "relevant_foreign": t_relevant_foreign,
+                  "also": ALSO_PROBABILITY, "phrase": t_phrase}
     decider = Decider(fusion, sentence, answerable, relevant, phrase, thresholds, {"fitted_on": sorted(fit_names)})
+    return decider, held_out_figures(sets, records, decider, cfg, work, cap, fusion)
 
+
+def held_out_figures(sets: dict[str, Set], records: dict[str, list[Record]], decider: Decider, cfg: Config, work: Path,
+                     cap: dict[str, int], fusion: np.ndarray) -> dict[str, dict]:
+    """The decision's figures on every held-out set (the small corpora reported together by source and part); fusion:
+    the first-stage weights the records were collected with."""
     figures: dict[str, dict] = {}
     small: dict[str, list[Record]] = {}  # the small corpora, reported together by source and part
     lost: set[str] = set()
@@ -549,17 +559,18 @@ def fit_all(sets: dict[str, Set], cfg: Config, work: Path, limit: int | None, lo
             continue
         if kind in ("answers", "cross_language", "reworded"):
             full = collect(sets[n].index, sets[n].questions, cfg, fusion, work, cap[kind])
-            figures[n] = {**{f"retrieval_{k}": v for k, v in retrieval_hits(full, fusion).items() if k != "n"}, **decision_figures(rs, decider)}
+            figures[n] = {**{f"retrieval_{k}": v for k, v in retrieval_hits(full, decider.fusion).items() if k != "n"},
+                          **decision_figures(rs, decider)}
         elif kind == "near_miss":
             figures[n] = decision_figures(rs, decider, lost_answers(sets[n].questions))
         else:
             figures[n] = off_topic_figures(rs, decider)
     held_phrase = phrase_rows([r for n, rs in records.items() if sets[n].role == "held" and sets[n].kind == "answers" for r in rs],
-                              sentence)
+                              decider.sentence)
     accepted = sigmoid(decider.phrase(held_phrase[0])) >= decider.thresholds["phrase"]
     figures["short_answers_held"] = {"n": int(len(accepted)), "shown": float(accepted.mean()),
                                      "precision": float(held_phrase[1][accepted].mean()) if accepted.any() else 0.0}
-    return decider, figures
+    return figures
 
 
 def precision_threshold(p: np.ndarray, y: np.ndarray, precision: float) -> float:

@@ -9,7 +9,7 @@ import pytest
 from qa import features as F
 from qa import fit
 from qa.config import Config
-from qa.decide import VERSION, Decider, Linear, reorder, sentence_inputs
+from qa.decide import THRESHOLDS, VERSION, Decider, Linear, reorder, sentence_inputs
 from qa.errors import ModelError
 from qa.search import FUSION_FEATURES
 
@@ -22,7 +22,7 @@ SHIPPED = Config().decision_file
 def test_the_shipped_decision_file_loads_and_carries_its_held_out_figures():
     d = Decider.load(SHIPPED)
     assert d.meta["version"] == VERSION and d.meta["seed"] == 0
-    assert set(d.thresholds) == {"answer", "answer_foreign", "relevant", "also", "phrase"}
+    assert set(d.thresholds) == set(THRESHOLDS) == {"answer", "answer_foreign", "relevant", "relevant_foreign", "also", "phrase"}
     held = d.meta["held_out"]
     assert {"squad_held", "piaf_held", "near_miss_squad_held", "french_over_english_held"} <= set(held)
     assert len(d.fusion) == len(FUSION_FEATURES)
@@ -37,7 +37,9 @@ def test_a_decision_file_of_another_version_or_damaged_is_refused_with_one_sente
     with np.load(tmp_path / "ok.npz") as z:
         arrays = {k: z[k] for k in z.files}
     meta = json.loads(str(arrays["meta"]))
-    for name, change in (("old.npz", {"version": VERSION - 1}), ("features.npz", {"features": {"sentence": ["cos"]}})):
+    lacking = {k: v for k, v in meta["thresholds"].items() if k != "relevant_foreign"}
+    for name, change in (("old.npz", {"version": VERSION - 1}), ("features.npz", {"features": {"sentence": ["cos"]}}),
+                         ("thresholds.npz", {"thresholds": lacking})):
         np.savez(tmp_path / name, **{**arrays, "meta": np.array(json.dumps({**meta, **change}))})
         with pytest.raises(ModelError, match="refit it with `python -m qa.fit`"):
             Decider.load(tmp_path / name)
@@ -55,6 +57,24 @@ def test_a_sentence_in_another_language_is_read_only_through_cross_language_feat
     assert x.shape == (2, n + k + 1)
     assert (x[0, :n] == 1).all() and (x[0, n:] == 0).all()  # same language: the full feature set, no cross block
     assert (x[1, :n] == 0).all() and (x[1, n:] == 1).all()
+
+
+def test_a_refusal_whose_best_sentence_is_in_another_language_says_nothing_is_on_the_subject_by_its_own_threshold():
+    """"closest" or "none" is chosen against relevant_foreign when the best sentence is in another language."""
+    d = Decider.load(SHIPPED)
+    f = np.zeros((1, len(F.SENTENCE_FEATURES)), np.float32)
+    cands = F.Candidates(np.zeros(1, np.int64), np.zeros(1, np.int64), np.ones(1, np.int64), np.zeros((1, 0), np.float32), f,
+                         ["x"], ["a.md"], ["A"])
+    outcomes = {}
+    for same in (1.0, 0.0):
+        f[0, F.SENTENCE_FEATURES.index("same_lang")] = same
+        p = d.decide(cands, 0.0, "q").p_relevant
+        for low in ("relevant", "relevant_foreign"):  # this threshold under p_relevant, the other over it
+            d.thresholds = {**d.thresholds, "answer": 1.0, "answer_foreign": 1.0, "relevant": p + 0.01, "relevant_foreign": p + 0.01,
+                            low: p - 0.01}
+            outcomes[same, low] = d.decide(cands, 0.0, "q").outcome
+    assert outcomes == {(1.0, "relevant"): "closest", (1.0, "relevant_foreign"): "none",
+                        (0.0, "relevant"): "none", (0.0, "relevant_foreign"): "closest"}
 
 
 def test_reorder_puts_the_passage_of_the_best_sentence_first_and_remaps_the_candidates():
