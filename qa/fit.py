@@ -536,13 +536,12 @@ def fit_all(sets: dict[str, Set], cfg: Config, work: Path, limit: int | None, lo
     thresholds = {"answer": t_answer, "answer_foreign": t_foreign, "relevant": t_relevant, "relevant_foreign": t_relevant_foreign,
                   "also": ALSO_PROBABILITY, "phrase": t_phrase}
     decider = Decider(fusion, sentence, answerable, relevant, phrase, thresholds, {"fitted_on": sorted(fit_names)})
-    return decider, held_out_figures(sets, records, decider, cfg, work, cap, fusion)
+    return decider, held_out_figures(sets, records, decider, cfg, work, cap)
 
 
 def held_out_figures(sets: dict[str, Set], records: dict[str, list[Record]], decider: Decider, cfg: Config, work: Path,
-                     cap: dict[str, int], fusion: np.ndarray) -> dict[str, dict]:
-    """The decision's figures on every held-out set (the small corpora reported together by source and part); fusion:
-    the first-stage weights the records were collected with."""
+                     cap: dict[str, int]) -> dict[str, dict]:
+    """The decision's figures on every held-out set (the small corpora reported together by source and part)."""
     figures: dict[str, dict] = {}
     small: dict[str, list[Record]] = {}  # the small corpora, reported together by source and part
     lost: set[str] = set()
@@ -558,7 +557,7 @@ def held_out_figures(sets: dict[str, Set], records: dict[str, list[Record]], dec
         if sets[n].role != "held" or kind in ("small", "off_topic_small"):
             continue
         if kind in ("answers", "cross_language", "reworded"):
-            full = collect(sets[n].index, sets[n].questions, cfg, fusion, work, cap[kind])
+            full = collect(sets[n].index, sets[n].questions, cfg, decider.fusion, work, cap[kind])
             figures[n] = {**{f"retrieval_{k}": v for k, v in retrieval_hits(full, decider.fusion).items() if k != "n"},
                           **decision_figures(rs, decider)}
         elif kind == "near_miss":
