@@ -13,7 +13,8 @@ tests/eval/squad_held_fr.jsonl (183 SQuAD questions) and tests/eval/piaf_held_en
 held-out articles. The near-miss questions that were translated are asked in translation too (held out, all of them:
 tests/eval/near_miss_squad_held_fr.jsonl, near_miss_piaf_held_en.jsonl), and each corpus is asked
 the other's questions (nothing there is on their subject), so that the decision sees unanswerable questions across
-languages as well as answerable ones.
+languages as well as answerable ones. Held out only, near misses like those written by hand: the sentences holding
+the answer cut from its paragraph, the rest of the paragraph kept (near_miss_cut_*).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from .evaluate import contains_answer, f1, load_cases
 from .index import Index
 from .reader import Reader
 from .search import DEFAULT_FUSION, FUSION_FEATURES, Searcher
-from .train_reader import EVAL, TRANSLATED, WordSwapper, _chunks, _read_rows, reworded, word_swapper
+from .train_reader import EVAL, TRANSLATED, WordSwapper, _chunks, _read_rows, cut_passage, reworded, word_swapper
 
 HELD_SHARE = 1 / 3  # share of the articles held out
 TARGET_FALSE_REFUSALS = 0.08  # the answer threshold refuses this share of the fitting articles' answerable questions
@@ -54,6 +55,8 @@ ALSO_PROBABILITY = 0.5  # a second sentence is quoted only when it is at least t
 NEAR_MISS_TRANSLATED = {("squad", "held"): "near_miss_squad_held_fr.jsonl", ("piaf", "held"): "near_miss_piaf_held_en.jsonl"}
 OFF_TOPIC_SMALL = 10  # questions of other articles asked of each small corpus (nothing there is on their subject)
 SMALL_ACROSS_PARAGRAPHS = 6  # a small English corpus asked in French keeps at most this many answering paragraphs
+NEAR_MISS_CUT = 150  # held-out near misses per corpus with only the answer's sentences cut from their paragraph (measured,
+# not fitted on: 300 of them per corpus among the fitting sets changed nothing held out, 2026-12-07)
 REWORDED = 300  # held-out questions of each corpus also asked reworded (train_reader.WordSwapper), only to measure
 COLLECT_VERSION = "5"  # bump when what collect() records changes (the cache is then rebuilt); 5: questions read with accents and typos restored (word lists)
 
@@ -106,6 +109,35 @@ def _near_miss(script: Path, docs: Path, name: str, questions: list[dict], n: in
         subprocess.run([sys.executable, str(script), str(src), str(out), str(n), str(seed)], check=True,
                        stdout=subprocess.DEVNULL)
     return out
+
+
+def _near_miss_cut(docs: Path, name: str, questions: list[dict], n: int, seed: int, lang: str, work: Path) -> Path:
+    """A near-miss corpus where, for n questions answered in one paragraph only, the sentences holding the answer are cut
+    from it (the rest of the paragraph stays: same subject and names, the fact asked absent, as near misses written by
+    hand are), and n other questions whose answering paragraph was not touched stay answerable."""
+    out = work / f"nmcut_{name}"
+    if (out / "questions.jsonl").is_file():
+        return out
+    paragraphs = {p.name: p.read_text("utf-8").split("\n\n") for p in sorted(docs.glob("*.txt"))}
+    lowered = [((d, i), x.lower()) for d, ps in paragraphs.items() for i, x in enumerate(ps) if i > 0]  # 0: the title
+    where = lambda q: [k for k, x in lowered if any(a.lower() in x for a in q["answers"])]  # noqa: E731
+    rows = random.Random(seed).sample(questions, len(questions))
+    cut: dict[tuple[str, int], str] = {}
+    unanswerable = []
+    for q in rows:
+        w = where(q) if len(unanswerable) < n else []
+        if len(w) == 1 and w[0] not in cut and (rest := cut_passage(paragraphs[w[0][0]][w[0][1]], lang, q["answers"])):
+            cut[w[0]] = rest
+            unanswerable.append({"question": q["question"], "unanswerable": True, "removed": f"{w[0][0]}#{w[0][1]}"})
+    asked = {u["question"] for u in unanswerable}
+    answerable = [{"question": q["question"], "answers": q["answers"], "source": q["source"]} for q in rows
+                  if q["question"] not in asked and (w := where(q)) and not set(w) & set(cut)][:n]
+    (out / "docs").mkdir(parents=True, exist_ok=True)
+    for d, ps in paragraphs.items():
+        (out / "docs" / d).write_text("\n\n".join(cut.get((d, i), x) for i, x in enumerate(ps)), "utf-8")
+    both = answerable + unanswerable
+    random.Random(seed + 1).shuffle(both)
+    return _write_questions(out / "questions.jsonl", both).parent
 
 
 def _small_corpora(script: Path, docs: Path, name: str, articles: set[str], rows: list[dict], groups: int, size: int,
@@ -428,6 +460,11 @@ def prepare_sets(train: Path, dev: Path, work: Path, cfg: Config, seed: int, log
             log(f"index: near misses of {corpus} {part}")
             sets[f"near_miss_{corpus}_{part}"] = Set(build_index(nm / "docs", work / "index" / f"nm_{corpus}_{part}", cfg, base[corpus]),
                                                      nm / "questions.jsonl", part, "near_miss")
+            if part == "held":
+                cut = _near_miss_cut(docs, f"{corpus}_{part}", mine, NEAR_MISS_CUT, s + 10, lang, work)
+                log(f"index: near misses of {corpus} {part}, the answer's sentences cut")
+                sets[f"near_miss_cut_{corpus}_{part}"] = Set(build_index(cut / "docs", work / "index" / f"nmcut_{corpus}_{part}", cfg,
+                                                                         base[corpus]), cut / "questions.jsonl", part, "near_miss")
             groups = small[0] if part == "fit" else small[1]
             log(f"index: small corpora of {corpus} {part}")
             for nm, off in _small_corpora(train / "make_near_miss.py", docs, f"{corpus}_{part}", articles, rows, groups, small[2], small[3], s,

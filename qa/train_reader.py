@@ -1,7 +1,7 @@
 """Fine-tune the reader (qa/reader.py) on ../shared/train, fitting articles only, and write qa/models/reader.npz.
 
     python -m qa.train_reader [--train ../shared/train] [--out FILE] [--seed 0] [--hours 2.5] [--limit N]
-                              [--swap 0.5] [--paraphrases 1] [--keywords 2] [--init qa/models/reader.npz --learning-rate 2.5e-4 --epochs 0.6]
+                              [--swap 0.5] [--paraphrases 1] [--keywords 2] [--cut 1] [--init qa/models/reader.npz --learning-rate 2.5e-4 --epochs 0.6]
                               [--precision bfloat16]
 
 The articles are split as qa.fit splits them (same seed): the reader learns only from the fitting articles, so the
@@ -16,8 +16,10 @@ that the reader learns to answer a question that does not repeat the passage's w
 1,000 fitting SQuAD questions reworded by hand (PARAPHRASED: other words than the passage, same fact, names kept) are
 read N times each, with their answering passage and near misses like any question. With --keywords N, a name of
 each fitting question typed alone ("OPTITEC") is read N times with the passages of its article: those that hold it
-point at its first mention, the others say "no answer" (a name alone asks where the documents speak of it). --init continues from a saved
-reader. Training is reproducible (fixed seed, fixed order) and stops after --hours; it then reports held-out figures.
+point at its first mention, the others say "no answer" (a name alone asks where the documents speak of it). With --cut N,
+each fitting question also reads its answering passage N times with the sentences holding its answer cut out, as "no
+answer": a near miss as visitors meet one, same subject and names, the fact asked absent (the held-out figures always
+measure it, group <corpus>:cut). --init continues from a saved reader. Training is reproducible (fixed seed, fixed order) and stops after --hours; it then reports held-out figures.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from .config import ROOT, Config
 from .documents import load as load_document
 from .evaluate import contains_answer, normalize
 from .quantities import quantities
-from .text import tokenize, vector_words
+from .text import sentence_spans, tokenize, vector_words
 
 RANK = 8  # low-rank updates of every attention and feed-forward matrix
 ALPHA = 16.0
@@ -60,6 +62,9 @@ SWAP_MIN_COSINE = 0.93  # ...whose e5 vector is at least this close (below, rela
 SWAP_MAX_SPELLING = 0.6  # a neighbour spelt this much alike (difflib ratio) is a look-alike (war, ware), not a synonym
 PARAPHRASES = 0  # times each hand paraphrase of PARAPHRASED is read (0: the shipped reader was trained without them)
 KEYWORDS = 0  # times each keyword query (a name alone, taken from a fitting question) is read (0: shipped reader without them)
+CUT = 0  # times each fitting question reads its answering passage with the answer's sentences cut out (0: shipped reader)
+CUT_MIN_WORDS = 25  # a cut passage shorter than this is left out (too little left to be a near miss)
+CUT_HELD = 300  # held-out questions per corpus whose cut passage is measured (group "<corpus>:cut")
 KEYWORD_LOWER = 0.25  # share of keyword queries typed lower case, as visitors often type a name
 # up to three capitalised words in a row, joined by "of", "de"... ("University of Notre Dame"), after an elision or not (l'OPTITEC)
 _NAME = re.compile(r"(?:(?<=\b[dlDL]['’])|(?<![\w'’-]))(?P<name>[A-ZÀ-Ý][\w'’-]*(?:\s+(?:(?:of|of the|de|du|des|de la)\s+)?[A-ZÀ-Ý][\w'’-]*){0,2})")
@@ -125,6 +130,31 @@ def make_examples(rows: list[dict], chunks: dict[str, list[Chunk]], group: str, 
             x = max(chunks[nm], key=lambda x: _overlap(r["question"], lang, x, idf))
             if not contains_answer(x.text, r["answers"]):
                 out.append(Example(r["question"], x.title, x.text, None, group))
+    return out
+
+
+def cut_passage(text: str, lang: str, answers: list[str]) -> str | None:
+    """The passage without the sentences that hold an answer: on the question's subject, its answer absent (None when
+    an answer is still there or too little is left)."""
+    spans = sentence_spans(text, lang)
+    keep = [text[a:b] for a, b in spans if not contains_answer(text[a:b], answers)]
+    rest = " ".join(keep)
+    if len(keep) == len(spans) or len(rest.split()) < CUT_MIN_WORDS or contains_answer(rest, answers):
+        return None
+    return rest
+
+
+def cut_examples(rows: list[dict], chunks: dict[str, list[Chunk]], group: str, with_answer: bool = False) -> list[Example]:
+    """Each question with the passage that answers it, the answer's sentences cut out: "no answer" (a near miss written
+    by hand is like this, same subject and names, the fact asked absent). with_answer adds the whole passage (for the
+    held-out figure: answering passage against its own cut)."""
+    out = []
+    for r in rows:
+        for c in chunks.get(r.get("source") or "", []) if r.get("answers") else []:
+            if (s := answer_span(c.text, r["answers"])) and (rest := cut_passage(c.text, c.lang, r["answers"])):
+                out += [Example(r["question"], c.title, c.text, s, group)] if with_answer else []
+                out.append(Example(r["question"], c.title, rest, None, group))
+                break
     return out
 
 
@@ -256,7 +286,7 @@ def _read_rows(path: Path) -> list[dict]:
 
 def datasets(train: Path, dev: Path, cfg: Config, seed: int, limit: int | None,
              swap: float = SWAP_SHARE, paraphrases: int = PARAPHRASES,
-             keywords: int = KEYWORDS) -> tuple[list[Example], list[Example]]:
+             keywords: int = KEYWORDS, cut: int = CUT) -> tuple[list[Example], list[Example]]:
     """(fitting examples, held-out examples) from the article split of qa.fit."""
     from .fit import split_articles
 
@@ -280,6 +310,10 @@ def datasets(train: Path, dev: Path, cfg: Config, seed: int, limit: int | None,
             bucket += make_examples(mine, chunks, f"{corpus}:{lang}", rng)
             if keywords and part == "fit":
                 bucket += keyword_examples(mine, chunks, f"{corpus}:keywords", rng) * keywords
+            if cut and part == "fit":
+                bucket += cut_examples(mine, chunks, f"{corpus}:{lang}") * cut
+            if part == "held":
+                bucket += cut_examples(mine[:: max(1, len(mine) // CUT_HELD)][:CUT_HELD], chunks, f"{corpus}:cut", with_answer=True)
             for name, other, times in TRANSLATED[(corpus, part)]:
                 bucket += make_examples(_read_rows(EVAL / name), chunks, f"{corpus}:{other}", rng) * times
             if corpus == "squad" and part == "fit" and paraphrases:
@@ -425,6 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--swap", type=float, default=SWAP_SHARE, help="share of fitting questions reworded through e5 word neighbours")
     p.add_argument("--paraphrases", type=int, default=PARAPHRASES, help=f"times each hand paraphrase of tests/eval/{PARAPHRASED} is read")
     p.add_argument("--keywords", type=int, default=KEYWORDS, help="times each keyword query (a fitting question's name alone) is read")
+    p.add_argument("--cut", type=int, default=CUT, help="times each fitting question reads its answering passage with the answer's sentences cut out")
     p.add_argument("--init", type=Path, default=None, help="continue from this reader file (same rank) instead of the base")
     p.add_argument("--learning-rate", type=float, default=LEARNING_RATE, help="peak learning rate")
     p.add_argument("--precision", choices=get_args(Precision), default="float32",
@@ -436,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(min(2, torch.get_num_threads()))
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     cfg = Config.load()
-    fit_ex, held_ex = datasets(args.train, args.eval, cfg, args.seed, args.limit, args.swap, args.paraphrases, args.keywords)
+    fit_ex, held_ex = datasets(args.train, args.eval, cfg, args.seed, args.limit, args.swap, args.paraphrases, args.keywords, args.cut)
     log(f"examples: {len(fit_ex)} to fit on, {len(held_ex)} held out")
     base = R.read_base(R.base_path())
     tokenizer = R.Tokenizer(base)
@@ -450,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     report = train(net, tokenizer, fit_ex, args.hours, args.seed, args.epochs, log, args.learning_rate, args.precision)
     meta = {"rank": RANK, "alpha": ALPHA, "seed": args.seed, "training": report, "held_out": None,
             "base": R.BASE_FILE, "targets": list(R.LORA_TARGETS), "swap": args.swap, "paraphrases": args.paraphrases,
-            "keywords": args.keywords,
+            "keywords": args.keywords, "cut": args.cut,
             "learning_rate": args.learning_rate,
             "init": {"file": str(args.init), "training": before.get("training"), "swap": before.get("swap", 0.0)} if before else None}
     R.save(args.out, net, meta)  # saved before the (long) held-out evaluation, so that stopping it loses no training

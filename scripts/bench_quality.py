@@ -17,6 +17,8 @@ Sets (held-out articles are those of the decision file's seed; indexes come from
                         are also given over the answerable questions whose own paragraph was not deleted with another's);
                         near_miss_*_held_translated: its questions asked in the other language (hand translations:
                         tests/eval/squad_held_fr.jsonl + near_miss_squad_held_fr.jsonl, piaf_held_en + near_miss_piaf_held_en)
+  near_miss_cut_*_held  held-out articles where only the sentences holding the answer were cut from its paragraph (the
+                        rest kept: same subject and names, as near misses written by hand are); half answerable
   off_topic_held, off_topic_french_held, off_topic_english_held   held-out questions asked of another corpus (squad of
                         squad_a, piaf of squad, squad of piaf): nothing there answers, counted as unanswerable
   squad_a, squad_a_fr, near_miss_squad_a   the public development set (tuned freely, so reported apart)

@@ -11,16 +11,23 @@ that look most like one without holding its answer (two of its own article, one 
 - answers_elsewhere: the same for the passages that do not answer (lower is better);
 - median_margin: the median score over "no answer" of the answering passages.
 The sets: the 40 + 40 held-out SQuAD / PIAF questions reworded by hand and the same questions as written, the held-out
-SQuAD questions asked in French, the held-out PIAF questions asked in English, and the seed's answerable questions. Default reader: the configured one.
+SQuAD questions asked in French, the held-out PIAF questions asked in English, and the seed's answerable questions;
+"cut": 300 held-out SQuAD / PIAF questions, each read with its answering passage and with that passage less the
+sentences holding the answer (a near miss on the same subject); "near misses": the unanswerable questions of
+the seed and of tests/eval/fr_corpus (written for them, on the documents' subjects), each read with the 3 passages that
+share the most with it (only answers_elsewhere). Default reader: the configured one.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
 import sys
 import warnings
+from collections import Counter
 from pathlib import Path
+from typing import Literal
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -30,9 +37,28 @@ from qa import reader as R  # noqa: E402
 from qa import train_reader as T  # noqa: E402
 from qa.config import Config  # noqa: E402
 from qa.fit import split_articles  # noqa: E402
+from qa.language import shipped  # noqa: E402
+from qa.text import tokenize  # noqa: E402
 
-def question_sets(cfg: Config, train: Path) -> dict[str, tuple[list[dict], dict]]:
-    """name -> (rows, chunks of the articles they ask about)."""
+
+Kind = Literal["questions", "cut", "near"]  # how a set's questions meet passages (see the module's docstring)
+
+
+def near_miss_examples(rows: list[dict], chunks: dict) -> list[T.Example]:
+    """Each unanswerable question with the 3 passages of the corpus sharing the most (idf-weighted) words with it."""
+    every = [c for cs in chunks.values() for c in cs]
+    df = Counter(t for c in every for t in set(tokenize(c.text, c.lang)))
+    idf = {t: math.log(1 + len(every) / k) for t, k in df.items()}
+    out = []
+    for r in rows:
+        lang = shipped().guess(r["question"])
+        top = sorted(every, key=lambda c: -T._overlap(r["question"], lang, c, idf))[:3]
+        out += [T.Example(r["question"], c.title, c.text, None, "set") for c in top]
+    return out
+
+
+def question_sets(cfg: Config, train: Path) -> dict[str, tuple]:
+    """name -> (rows, chunks of the articles they ask about[, kind])."""
     chunks = {}
     for corpus in ("squad", "piaf"):
         docs = train / corpus / "docs"
@@ -46,11 +72,24 @@ def question_sets(cfg: Config, train: Path) -> dict[str, tuple[list[dict], dict]
     for corpus, name in (("squad", "squad in French"), ("piaf", "piaf in English")):
         sets[name] = ([r for f, _, _ in T.TRANSLATED[(corpus, "held")] for r in T._read_rows(T.EVAL / f)], chunks[corpus])
     sets["seed"] = ([r for r in T._read_rows(T.EVAL / "seed_questions.jsonl") if r.get("answers")], chunks["seed"])
+    for corpus in ("squad", "piaf"):
+        rows = [r for r in T._read_rows(train / corpus / "questions.jsonl") if r["source"] in chunks[corpus]]
+        sets[f"{corpus} cut"] = (rows[:: max(1, len(rows) // T.CUT_HELD)][: T.CUT_HELD], chunks[corpus], "cut")
+    fr_docs = T.EVAL / "fr_corpus" / "docs"
+    hand = [r for r in T._read_rows(T.EVAL / "seed_questions.jsonl") if r.get("unanswerable")]
+    sets["seed near misses"] = (hand, chunks["seed"], "near")
+    fr_chunks = T._chunks(fr_docs, {p.name for p in fr_docs.glob("*.txt")}, cfg)
+    sets["fr_corpus near misses"] = (T._read_rows(T.EVAL / "fr_corpus" / "unanswerable.jsonl"), fr_chunks, "near")
     return sets
 
 
-def figures(net, tokenizer: R.Tokenizer, rows: list[dict], chunks: dict) -> dict:
-    examples = T.make_examples(rows, chunks, "set", random.Random(0))
+def figures(net, tokenizer: R.Tokenizer, rows: list[dict], chunks: dict, kind: Kind = "questions") -> dict:
+    if kind == "cut":
+        examples = T.cut_examples(rows, chunks, "set", with_answer=True)
+    elif kind == "near":
+        examples = near_miss_examples(rows, chunks)
+    else:
+        examples = T.make_examples(rows, chunks, "set", random.Random(0))
     out = T.evaluate(net, tokenizer, examples).get("set", {})
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}
 
@@ -73,8 +112,8 @@ def main() -> None:
         net = R.build_network(base, meta["rank"], meta["alpha"])
         R.load_into(net, f, arrays)
         net.eval()
-        for name, (rows, chunks) in sets.items():
-            results.setdefault(name, {})[str(f)] = figures(net, tokenizer, rows, chunks)
+        for name, (rows, chunks, *kind) in sets.items():
+            results.setdefault(name, {})[str(f)] = figures(net, tokenizer, rows, chunks, *kind)
     if "--json" in sys.argv:
         print(json.dumps(results, indent=1))
         return

@@ -235,6 +235,27 @@ def test_near_miss_questions_that_lost_their_paragraph_with_another_are_found(tm
     assert fit.lost_answers(asked) == {"Quand le labo a-t-il ouvert ?"}
 
 
+def test_a_cut_near_miss_keeps_its_paragraph_less_the_answers_sentences_and_answerable_ones_keep_theirs(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    intro = "The lab studies lasers and optical fibres for telecommunications and for medicine. " * 2
+    (docs / "a.txt").write_text(f"Alpha\n\n{intro}It opened in 1990 with forty engineers. Its first laser was green.\n\n"
+                                f"{intro}Its director is Ada Byron. She came from Lyon.", "utf-8")
+    rows = [{"question": "When did it open?", "answers": ["1990"], "source": "a.txt"},
+            {"question": "Who directs it?", "answers": ["Ada Byron"], "source": "a.txt"},
+            {"question": "What is studied?", "answers": ["lasers"], "source": "a.txt"}]  # in every paragraph: never cut
+    out = fit._near_miss_cut(docs, "demo", rows, 1, 0, "en", tmp_path)
+    made = {r["question"]: r for r in map(json.loads, (out / "questions.jsonl").read_text("utf-8").splitlines())}
+    cut = [q for q, r in made.items() if r.get("unanswerable")]
+    assert len(cut) == 1 and cut[0] in ("When did it open?", "Who directs it?") and "What is studied?" not in cut
+    paragraphs = (out / "docs" / "a.txt").read_text("utf-8").split("\n\n")
+    gone = rows[0] if cut[0] == "When did it open?" else rows[1]
+    i = int(made[cut[0]]["removed"].rsplit("#", 1)[1])
+    assert paragraphs[0] == "Alpha" and gone["answers"][0] not in paragraphs[i] and paragraphs[i].startswith(intro.strip())
+    kept = [q for q, r in made.items() if not r.get("unanswerable")]
+    assert kept and all(any(a in "\n\n".join(paragraphs) for a in made[q]["answers"]) for q in kept)
+
+
 def test_the_hand_written_question_sets_ask_about_held_out_articles_that_hold_their_answers():
     """The paraphrases and the French translations are of held-out questions, so the fit never saw their articles."""
     train = ROOT.parent / "shared" / "train"

@@ -12,7 +12,7 @@ from qa.answer import reader_phrase
 from qa.config import Config
 from qa.errors import ModelError
 from qa.chunking import Chunk
-from qa.train_reader import Example, WordSwapper, answer_span, evaluate, keyword_examples, keyword_names, token_targets, train
+from qa.train_reader import Example, WordSwapper, answer_span, cut_examples, cut_passage, evaluate, keyword_examples, keyword_names, token_targets, train
 
 SHIPPED = Config().reader_file
 SENTENCE = "Engineers make up 80% of the workforce."
@@ -119,6 +119,21 @@ def test_a_name_alone_points_at_its_first_mention_in_each_passage_that_holds_it_
     positive = [e for e in got if e.span]
     assert len(positive) == 1 and positive[0].text[slice(*positive[0].span)] == "OPTITEC" and positive[0].span[0] == 4
     assert all("OPTITEC" not in e.text for e in got if e.span is None) and len(got) == 4  # two of its article, one of another
+
+
+def test_a_cut_passage_keeps_its_subject_and_loses_every_sentence_that_holds_the_answer():
+    text = ("Provence is home to many optics companies. " * 3 + "Engineers make up 80% of the workforce. The cluster, "
+            "OPTITEC, links research and industry across the region. Its members said 80% again in 2020.")
+    rest = cut_passage(text, "en", ["80%"])
+    assert "80%" not in rest and "OPTITEC, links research" in rest and rest.startswith("Provence is home")
+    assert cut_passage(text, "en", ["95%"]) is None  # nothing to cut: not a near miss of this question
+    assert cut_passage("Engineers make up 80% of the workforce. Optics grow.", "en", ["80%"]) is None  # too little left
+    chunks = {"a.txt": [Chunk("a.txt:1:0", "a.txt", "A", 0, len(text), text, "en")]}
+    rows = [{"question": "What share are engineers?", "answers": ["80%"], "source": "a.txt"},
+            {"question": "Where is it?", "answers": [], "source": "a.txt"}]
+    assert [(e.text, e.span) for e in cut_examples(rows, chunks, "t")] == [(rest, None)]
+    whole, cut = cut_examples(rows, chunks, "t", with_answer=True)
+    assert whole.text == text and text[slice(*whole.span)] == "80%" and cut.text == rest and cut.span is None
 
 
 def test_best_span_keeps_inside_the_characters_asked_and_bounds_its_length():
