@@ -2,7 +2,7 @@
 
     python -m qa.train_reader [--train ../shared/train] [--out FILE] [--seed 0] [--hours 2.5] [--limit N]
                               [--swap 0.5] [--paraphrases 1] [--keywords 2] [--cut 1] [--init qa/models/reader.npz --learning-rate 2.5e-4 --epochs 0.6]
-                              [--precision bfloat16]
+                              [--precision bfloat16] [--checkpoint FILE]
 
 The articles are split as qa.fit splits them (same seed): the reader learns only from the fitting articles, so the
 decision fitted on its scores and every held-out figure stay honest. Each question gives a passage that holds its
@@ -19,7 +19,9 @@ each fitting question typed alone ("OPTITEC") is read N times with the passages 
 point at its first mention, the others say "no answer" (a name alone asks where the documents speak of it). With --cut N,
 each fitting question also reads its answering passage N times with the sentences holding its answer cut out, as "no
 answer": a near miss as visitors meet one, same subject and names, the fact asked absent (the held-out figures always
-measure it, group <corpus>:cut). --init continues from a saved reader. Training is reproducible (fixed seed, fixed order) and stops after --hours; it then reports held-out figures.
+measure it, group <corpus>:cut). --init continues from a saved reader. Training is reproducible (fixed seed, fixed
+order) and stops after --hours; it then reports held-out figures. With --checkpoint FILE the training state is saved
+there as it goes, and the same command run again resumes it: a training longer than one sitting (--hours per run).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ BATCH_TOKENS = 2048  # a batch holds about this many tokens (pairs of similar le
 NEGATIVES_SAME = 2  # passages of the question's own article that do not hold the answer
 NEGATIVES_OTHER = 1  # passages of another article
 WARMUP = 0.05  # share of the planned steps with a rising learning rate
+CHECKPOINT_MINUTES = 10.0  # with --checkpoint, the training state is saved this often (and at the end)
 Precision = Literal["float32", "bfloat16"]  # matrix products while training; the held-out figures are always float32
 SWAP_SHARE = 0.0  # share of fitting questions reworded through word neighbours (0: the shipped reader was trained so)
 SWAP_WORD = 0.5  # in a reworded question, chance that each word shared with the answering passage is swapped
@@ -101,6 +104,13 @@ def answer_span(text: str, answers: list[str]) -> tuple[int, int] | None:
     return None
 
 
+def idf_of(chunks: dict[str, list[Chunk]]) -> dict[str, float]:
+    """Each term's inverse document frequency over the passages."""
+    df = Counter(t for cs in chunks.values() for c in cs for t in set(tokenize(c.text, c.lang)))
+    n = sum(len(cs) for cs in chunks.values())
+    return {t: math.log(1 + n / k) for t, k in df.items()}
+
+
 def _overlap(question: str, lang: str, chunk: Chunk, idf: dict[str, float]) -> float:
     q = set(tokenize(question, lang)) | set(tokenize(question, chunk.lang))
     return sum(idf.get(t, 0.0) for t in q & set(tokenize(chunk.text, chunk.lang)))
@@ -109,9 +119,7 @@ def _overlap(question: str, lang: str, chunk: Chunk, idf: dict[str, float]) -> f
 def make_examples(rows: list[dict], chunks: dict[str, list[Chunk]], group: str, rng: random.Random,
                   negatives_same: int = NEGATIVES_SAME, negatives_other: int = NEGATIVES_OTHER) -> list[Example]:
     """A positive passage and the closest answerless passages of each question (see the module's docstring)."""
-    df = Counter(t for cs in chunks.values() for c in cs for t in set(tokenize(c.text, c.lang)))
-    n = sum(len(cs) for cs in chunks.values())
-    idf = {t: math.log(1 + n / k) for t, k in df.items()}
+    idf = idf_of(chunks)
     names = sorted(chunks)
     out = []
     for r in rows:
@@ -358,8 +366,11 @@ def batches(items: list[tuple[R.Pair, tuple[int, int]]], rng: random.Random) -> 
 
 
 def train(net, tokenizer: R.Tokenizer, examples: list[Example], hours: float, seed: int, epochs: float, log,
-          learning_rate: float = LEARNING_RATE, precision: Precision = "float32") -> dict:
-    """Fit the updates; stops after `epochs` passes or `hours`, whichever comes first."""
+          learning_rate: float = LEARNING_RATE, precision: Precision = "float32", checkpoint: Path | None = None,
+          max_steps: int | None = None) -> dict:
+    """Fit the updates; stops after `epochs` passes, or after `hours` (or `max_steps`) in this run. With a checkpoint,
+    the whole training state is saved there every CHECKPOINT_MINUTES and at the end, and a run finding one resumes it
+    exactly where it stopped (same examples, seed and epochs required)."""
     import torch
 
     torch.manual_seed(seed)
@@ -370,41 +381,68 @@ def train(net, tokenizer: R.Tokenizer, examples: list[Example], hours: float, se
         target = token_targets(pair, ex.span)
         if target is not None:
             items.append((pair, target))
+    plan_state = rng.getstate()  # the order of a pass is remade from this state when a run resumes
     plan = batches(items, rng)
     total = max(1, int(len(plan) * epochs))
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.01)
     schedule = lambda step: min(1.0, step / max(1, WARMUP * total)) * max(0.0, (total - step) / total)  # noqa: E731
     lr_sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+    step, seen, position, running, before = 0, 0, 0, [], 0.0
+    if checkpoint is not None and checkpoint.is_file():
+        state = torch.load(checkpoint, weights_only=False)
+        if (state["pairs"], state["total"]) != (len(items), total):
+            raise SystemExit(f"{checkpoint} is of another run ({state['pairs']} pairs, {state['total']} steps; this one "
+                             f"{len(items)}, {total}): remove it or give the same examples, seed and epochs.")
+        net.load_state_dict(state["net"], strict=False)
+        opt.load_state_dict(state["opt"])
+        lr_sched.load_state_dict(state["sched"])
+        torch.set_rng_state(state["torch_rng"])
+        step, seen, position, running, before, plan_state = (state[k] for k in ("step", "seen", "position", "running", "seconds", "plan_state"))
+        rng.setstate(plan_state)
+        plan = batches(items, rng)
+        log(f"resumed {checkpoint} at step {step}/{total}")
+
+    def save_state() -> None:
+        names = {n for n, p in net.named_parameters() if p.requires_grad}
+        trainable = {k: v for k, v in net.state_dict().items() if k in names}
+        tmp = checkpoint.with_name(checkpoint.name + ".tmp")
+        torch.save({"net": trainable, "opt": opt.state_dict(), "sched": lr_sched.state_dict(), "torch_rng": torch.get_rng_state(),
+                    "step": step, "seen": seen, "position": position, "running": running[-100:], "plan_state": plan_state,
+                    "seconds": before + time.perf_counter() - t0, "pairs": len(items), "total": total}, tmp)
+        tmp.replace(checkpoint)
+
     net.train()
-    t0, step, seen, running = time.perf_counter(), 0, 0, []
-    while step < total:
-        for batch in plan:
-            if step >= total or time.perf_counter() - t0 > hours * 3600:
-                break
-            ids, mask = R.batch_tensors([p for p, _ in batch], tokenizer.pad)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
-                start, end = net(ids, mask)
-            start, end = start.float(), end.float()
-            ts = torch.tensor([t[0] for _, t in batch])
-            te = torch.tensor([t[1] for _, t in batch])
-            loss = (torch.nn.functional.cross_entropy(start, ts) + torch.nn.functional.cross_entropy(end, te)) / 2
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            lr_sched.step()
-            step += 1
-            seen += len(batch)
-            running.append(float(loss.detach()))
-            if step % 50 == 0:
-                log(f"step {step}/{total}  pairs {seen}  loss {np.mean(running[-50:]):.3f}  {time.perf_counter() - t0:.0f}s")
-        else:
-            plan = batches(items, rng)
-            continue
-        break
+    t0 = saved = time.perf_counter()
+    stop = lambda: step >= total or time.perf_counter() - t0 > hours * 3600 or (max_steps is not None and step >= max_steps)  # noqa: E731
+    while not stop():
+        if position >= len(plan):  # a pass is over: the next in a new order
+            plan_state = rng.getstate()
+            plan, position = batches(items, rng), 0
+        batch = plan[position]
+        ids, mask = R.batch_tensors([p for p, _ in batch], tokenizer.pad)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+            start, end = net(ids, mask)
+        start, end = start.float(), end.float()
+        ts = torch.tensor([t[0] for _, t in batch])
+        te = torch.tensor([t[1] for _, t in batch])
+        loss = (torch.nn.functional.cross_entropy(start, ts) + torch.nn.functional.cross_entropy(end, te)) / 2
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        lr_sched.step()
+        step, position, seen = step + 1, position + 1, seen + len(batch)
+        running.append(float(loss.detach()))
+        if step % 50 == 0:
+            log(f"step {step}/{total}  pairs {seen}  loss {np.mean(running[-50:]):.3f}  {before + time.perf_counter() - t0:.0f}s")
+        if checkpoint is not None and time.perf_counter() - saved > CHECKPOINT_MINUTES * 60:
+            save_state()
+            saved = time.perf_counter()
+    if checkpoint is not None:
+        save_state()
     net.eval()
-    return {"steps": step, "pairs_seen": seen, "pairs": len(items), "seconds": round(time.perf_counter() - t0), "precision": precision,
+    return {"steps": step, "pairs_seen": seen, "pairs": len(items), "seconds": round(before + time.perf_counter() - t0), "precision": precision,
             "final_loss": round(float(np.mean(running[-100:])), 4) if running else None}
 
 
@@ -464,6 +502,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--learning-rate", type=float, default=LEARNING_RATE, help="peak learning rate")
     p.add_argument("--precision", choices=get_args(Precision), default="float32",
                    help="matrix products while training (bfloat16: about 1.4x faster where the CPU has AVX512-BF16)")
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help=f"save the training state there every {CHECKPOINT_MINUTES:.0f} minutes and at the end; resume it if it exists")
     p.add_argument("--json", action="store_true", help="print the held-out figures as JSON")
     args = p.parse_args(argv)
     import torch
@@ -482,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
         if (before["rank"], before["alpha"]) != (RANK, ALPHA):
             raise SystemExit(f"{args.init} has rank {before['rank']}, alpha {before['alpha']}: not {RANK}, {ALPHA}.")
         R.load_into(net, args.init, arrays)
-    report = train(net, tokenizer, fit_ex, args.hours, args.seed, args.epochs, log, args.learning_rate, args.precision)
+    report = train(net, tokenizer, fit_ex, args.hours, args.seed, args.epochs, log, args.learning_rate, args.precision, args.checkpoint)
     meta = {"rank": RANK, "alpha": ALPHA, "seed": args.seed, "training": report, "held_out": None,
             "base": R.BASE_FILE, "targets": list(R.LORA_TARGETS), "swap": args.swap, "paraphrases": args.paraphrases,
             "keywords": args.keywords, "cut": args.cut,

@@ -21,11 +21,9 @@ share the most with it (only answers_elsewhere). Default reader: the configured 
 from __future__ import annotations
 
 import json
-import math
 import random
 import sys
 import warnings
-from collections import Counter
 from pathlib import Path
 from typing import Literal
 
@@ -38,7 +36,6 @@ from qa import train_reader as T  # noqa: E402
 from qa.config import Config  # noqa: E402
 from qa.fit import split_articles  # noqa: E402
 from qa.language import shipped  # noqa: E402
-from qa.text import tokenize  # noqa: E402
 
 
 Kind = Literal["questions", "cut", "near"]  # how a set's questions meet passages (see the module's docstring)
@@ -47,8 +44,7 @@ Kind = Literal["questions", "cut", "near"]  # how a set's questions meet passage
 def near_miss_examples(rows: list[dict], chunks: dict) -> list[T.Example]:
     """Each unanswerable question with the 3 passages of the corpus sharing the most (idf-weighted) words with it."""
     every = [c for cs in chunks.values() for c in cs]
-    df = Counter(t for c in every for t in set(tokenize(c.text, c.lang)))
-    idf = {t: math.log(1 + len(every) / k) for t, k in df.items()}
+    idf = T.idf_of(chunks)
     out = []
     for r in rows:
         lang = shipped().guess(r["question"])

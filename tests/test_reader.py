@@ -220,3 +220,32 @@ def test_a_few_training_steps_teach_a_fresh_reader_where_the_answer_is(base, tok
     assert after["span_holds_answer"] == 1 and after["median_margin"] > before["median_margin"] + 1
     assert after["answers_here"] == 1 and after["answers_elsewhere"] == 0
     assert all(np.array_equal(base.tensors[k], v) for k, v in norms.items())
+
+
+def test_a_training_stopped_and_resumed_from_its_checkpoint_ends_as_one_run_straight_through(base, tokenizer, tmp_path, monkeypatch):
+    """--checkpoint: the state saved when a run stops (here in its second pass) is resumed by the next run, which ends
+    with the updates of a run that never stopped; a checkpoint of other examples is refused."""
+    import torch
+
+    from qa import train_reader
+
+    monkeypatch.setattr(train_reader, "BATCH_TOKENS", 150)  # two or three pairs a batch: several batches a pass
+    question = "What share of the workforce are engineers?"
+    pairs = [Example(question, "Optics", f"{OTHER} {SENTENCE}", answer_span(f"{OTHER} {SENTENCE}", ["80%"]), "t:en"),
+             Example(question, "Optics", OTHER, None, "t:en"), Example("Who links research?", "Optics", OTHER, None, "t:en")]
+
+    def run(examples, **kw):
+        torch.manual_seed(0)
+        net = R.build_network(base, rank=2, alpha=2.0)
+        return net, train(net, tokenizer, examples, hours=1.0, seed=0, epochs=2, log=lambda m: None, learning_rate=1e-2, **kw)
+
+    straight, report = run(pairs * 3)
+    ckpt = tmp_path / "reader.ckpt"
+    _, first = run(pairs * 3, checkpoint=ckpt, max_steps=report["steps"] - 2)
+    resumed, second = run(pairs * 3, checkpoint=ckpt)
+    assert report["steps"] >= 6 and first["steps"] == report["steps"] - 2 > report["steps"] // 2
+    assert (second["steps"], second["pairs_seen"]) == (report["steps"], report["pairs_seen"])
+    want, got = R.trainable_state(straight), R.trainable_state(resumed)
+    assert want.keys() == got.keys() and all(np.allclose(want[k], got[k], atol=1e-6) for k in want)
+    with pytest.raises(SystemExit, match="another run"):
+        run(pairs * 2, checkpoint=ckpt)
