@@ -125,7 +125,9 @@ def _near_miss_cut(docs: Path, name: str, questions: list[dict], n: int, seed: i
     cut: dict[tuple[str, int], str] = {}
     unanswerable = []
     for q in rows:
-        w = where(q) if len(unanswerable) < n else []
+        if len(unanswerable) == n:
+            break
+        w = where(q)
         if len(w) == 1 and w[0] not in cut and (rest := cut_passage(paragraphs[w[0][0]][w[0][1]], lang, q["answers"])):
             cut[w[0]] = rest
             unanswerable.append({"question": q["question"], "unanswerable": True, "removed": f"{w[0][0]}#{w[0][1]}"})

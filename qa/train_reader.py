@@ -152,6 +152,11 @@ def cut_passage(text: str, lang: str, answers: list[str]) -> str | None:
     return rest
 
 
+def spread(rows: list, n: int) -> list:
+    """At most n of the rows, taken evenly over the whole list (so over many articles, not the first few)."""
+    return rows[:: max(1, len(rows) // n)][:n]
+
+
 def cut_examples(rows: list[dict], chunks: dict[str, list[Chunk]], group: str, with_answer: bool = False) -> list[Example]:
     """Each question with the passage that answers it, the answer's sentences cut out: "no answer" (a near miss written
     by hand is like this, same subject and names, the fact asked absent). with_answer adds the whole passage (for the
@@ -321,7 +326,7 @@ def datasets(train: Path, dev: Path, cfg: Config, seed: int, limit: int | None,
             if cut and part == "fit":
                 bucket += cut_examples(mine, chunks, f"{corpus}:{lang}") * cut
             if part == "held":
-                bucket += cut_examples(mine[:: max(1, len(mine) // CUT_HELD)][:CUT_HELD], chunks, f"{corpus}:cut", with_answer=True)
+                bucket += cut_examples(spread(mine, CUT_HELD), chunks, f"{corpus}:cut", with_answer=True)
             for name, other, times in TRANSLATED[(corpus, part)]:
                 bucket += make_examples(_read_rows(EVAL / name), chunks, f"{corpus}:{other}", rng) * times
             if corpus == "squad" and part == "fit" and paraphrases:

@@ -70,7 +70,7 @@ def question_sets(cfg: Config, train: Path) -> dict[str, tuple]:
     sets["seed"] = ([r for r in T._read_rows(T.EVAL / "seed_questions.jsonl") if r.get("answers")], chunks["seed"])
     for corpus in ("squad", "piaf"):
         rows = [r for r in T._read_rows(train / corpus / "questions.jsonl") if r["source"] in chunks[corpus]]
-        sets[f"{corpus} cut"] = (rows[:: max(1, len(rows) // T.CUT_HELD)][: T.CUT_HELD], chunks[corpus], "cut")
+        sets[f"{corpus} cut"] = (T.spread(rows, T.CUT_HELD), chunks[corpus], "cut")
     fr_docs = T.EVAL / "fr_corpus" / "docs"
     hand = [r for r in T._read_rows(T.EVAL / "seed_questions.jsonl") if r.get("unanswerable")]
     sets["seed near misses"] = (hand, chunks["seed"], "near")
