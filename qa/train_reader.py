@@ -21,7 +21,8 @@ each fitting question also reads its answering passage N times with the sentence
 answer": a near miss as visitors meet one, same subject and names, the fact asked absent (the held-out figures always
 measure it, group <corpus>:cut). --init continues from a saved reader. Training is reproducible (fixed seed, fixed
 order) and stops after --hours; it then reports held-out figures. With --checkpoint FILE the training state is saved
-there as it goes, and the same command run again resumes it: a training longer than one sitting (--hours per run).
+there as it goes, and the same command run again resumes it: a training longer than one sitting (--hours per run; a
+run that stops before its last step writes the reader so far and leaves the held-out figures to the run that finishes).
 """
 
 from __future__ import annotations
@@ -447,7 +448,7 @@ def train(net, tokenizer: R.Tokenizer, examples: list[Example], hours: float, se
     if checkpoint is not None:
         save_state()
     net.eval()
-    return {"steps": step, "pairs_seen": seen, "pairs": len(items), "seconds": round(before + time.perf_counter() - t0), "precision": precision,
+    return {"steps": step, "planned_steps": total, "pairs_seen": seen, "pairs": len(items), "seconds": round(before + time.perf_counter() - t0), "precision": precision,
             "final_loss": round(float(np.mean(running[-100:])), 4) if running else None}
 
 
@@ -534,6 +535,10 @@ def main(argv: list[str] | None = None) -> int:
             "learning_rate": args.learning_rate,
             "init": {"file": str(args.init), "training": before.get("training"), "swap": before.get("swap", 0.0)} if before else None}
     R.save(args.out, net, meta)  # saved before the (long) held-out evaluation, so that stopping it loses no training
+    if args.checkpoint and report["steps"] < report["planned_steps"]:  # to be resumed: measuring it now would be wasted
+        log(f"wrote {args.out} at step {report['steps']}/{report['planned_steps']}; the same command resumes the training")
+        print(json.dumps({"training": report, "held_out": None}, indent=1))
+        return 0
     log(f"wrote {args.out}; measuring {len(held_ex)} held-out pairs")
     figures = evaluate(net, tokenizer, held_ex)
     R.save(args.out, net, {**meta, "held_out": figures})

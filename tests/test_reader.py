@@ -244,6 +244,7 @@ def test_a_training_stopped_and_resumed_from_its_checkpoint_ends_as_one_run_stra
     _, first = run(pairs * 3, checkpoint=ckpt, max_steps=report["steps"] - 2)
     resumed, second = run(pairs * 3, checkpoint=ckpt)
     assert report["steps"] >= 6 and first["steps"] == report["steps"] - 2 > report["steps"] // 2
+    assert first["planned_steps"] == report["planned_steps"] == report["steps"]  # the first run says it is unfinished
     assert (second["steps"], second["pairs_seen"]) == (report["steps"], report["pairs_seen"])
     want, got = R.trainable_state(straight), R.trainable_state(resumed)
     assert want.keys() == got.keys() and all(np.allclose(want[k], got[k], atol=1e-6) for k in want)
