@@ -507,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--init", type=Path, default=None, help="continue from this reader file (same rank) instead of the base")
     p.add_argument("--learning-rate", type=float, default=LEARNING_RATE, help="peak learning rate")
     p.add_argument("--precision", choices=get_args(Precision), default="float32",
-                   help="matrix products while training (bfloat16: about 1.4x faster where the CPU has AVX512-BF16)")
+                   help="matrix products while training (bfloat16: about 1.4x faster where the CPU has AVX512-BF16, slower without it)")
     p.add_argument("--checkpoint", type=Path, default=None,
                    help=f"save the training state there every {CHECKPOINT_MINUTES:.0f} minutes and at the end; resume it if it exists")
     p.add_argument("--json", action="store_true", help="print the held-out figures as JSON")
