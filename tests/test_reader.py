@@ -12,7 +12,8 @@ from qa.answer import reader_phrase
 from qa.config import Config
 from qa.errors import ModelError
 from qa.chunking import Chunk
-from qa.train_reader import Example, WordSwapper, answer_span, cut_examples, cut_passage, evaluate, keyword_examples, keyword_names, token_targets, train
+from qa.train_reader import (Example, WordSwapper, answer_span, cached_examples, cut_examples, cut_passage, evaluate, examples_key,
+                             keyword_examples, keyword_names, token_targets, train)
 
 SHIPPED = Config().reader_file
 SENTENCE = "Engineers make up 80% of the workforce."
@@ -250,3 +251,23 @@ def test_a_training_stopped_and_resumed_from_its_checkpoint_ends_as_one_run_stra
     assert want.keys() == got.keys() and all(np.allclose(want[k], got[k], atol=1e-6) for k in want)
     with pytest.raises(SystemExit, match="another run"):
         run(pairs * 2, checkpoint=ckpt)
+
+
+def test_a_resumed_training_reads_its_examples_back_unless_what_makes_them_changed(tmp_path):
+    """--checkpoint keeps the examples beside the checkpoint: the same arguments and code read them back instead of
+    making them again; other arguments, or a damaged file, make them anew."""
+    made = []
+
+    def make():
+        made.append(1)
+        return [Example("Who?", "Optics", SENTENCE, answer_span(SENTENCE, ["80%"]), "t:en")], [Example("Where?", "Optics", OTHER, None, "t:en")]
+
+    path = tmp_path / "reader.ckpt.examples"
+    key = examples_key("train", 0, None, 1)
+    first = cached_examples(path, key, make)
+    assert cached_examples(path, key, make) == first and len(made) == 1
+    assert first[0][0].span is not None and first[1][0].span is None
+    cached_examples(path, examples_key("train", 0, None, 2), make)
+    assert len(made) == 2
+    path.write_bytes(b"not a pickle")
+    assert cached_examples(path, key, make) == first and len(made) == 3
