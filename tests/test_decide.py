@@ -273,6 +273,26 @@ def test_the_hand_written_question_sets_ask_about_held_out_articles_that_hold_th
             assert any(a.lower() in (docs / r["source"]).read_text("utf-8").lower() for a in r["answers"]), r
 
 
+def test_the_hand_written_near_misses_ask_about_articles_of_their_own_side_of_the_split_in_the_language_they_say():
+    """Those of held-out articles are what qa.fit reports on; those of fitting articles were only fitted on in a trial."""
+    from qa.text import detect_language
+
+    train = ROOT.parent / "shared" / "train"
+    if not train.is_dir():
+        pytest.skip("../shared/train is not beside this checkout")
+    for corpus in ("squad", "piaf"):
+        fitting, held = fit.split_articles(train / corpus / "docs", Decider.load(SHIPPED).meta["seed"])
+        asked = {json.loads(x)["question"] for x in (train / corpus / "questions.jsonl").open(encoding="utf-8")}
+        assert fit.HAND_NEAR_MISS[corpus] == f"hand_near_miss_{corpus}_held.jsonl"
+        for part, articles in (("fit", fitting), ("held", held)):
+            rows = [json.loads(x) for x in (ROOT / "tests" / "eval" / f"hand_near_miss_{corpus}_{part}.jsonl").open(encoding="utf-8")]
+            assert len(rows) >= 60 and len({r["question"] for r in rows}) == len(rows)
+            for r in rows:
+                assert r["unanswerable"] is True and r["source"] in articles and r["question"] not in asked and r["absent"], r
+            assert np.mean([detect_language(r["question"]) == r["lang"] for r in rows]) >= 0.9, (corpus, part)
+            assert not fit.lost_answers(ROOT / "tests" / "eval" / f"hand_near_miss_{corpus}_{part}.jsonl")
+
+
 def test_the_reader_learns_translations_of_fitting_questions_and_is_measured_on_translations_of_held_out_ones():
     """Every hand translation the reader trains on asks about a fitting article; those it reports on, a held-out one."""
     from qa.text import detect_language
