@@ -1,7 +1,7 @@
 """Fine-tune the reader (qa/reader.py) on ../shared/train, fitting articles only, and write qa/models/reader.npz.
 
     python -m qa.train_reader [--train ../shared/train] [--out FILE] [--seed 0] [--hours 2.5] [--limit N]
-                              [--swap 0.5] [--paraphrases 1] [--keywords 2] [--cut 1] [--init qa/models/reader.npz --learning-rate 2.5e-4 --epochs 0.6]
+                              [--swap 0.5] [--paraphrases 1] [--keywords 2] [--cut 1] [--hand 4] [--init qa/models/reader.npz --learning-rate 2.5e-4 --epochs 0.6]
                               [--precision bfloat16] [--checkpoint FILE]
 
 The articles are split as qa.fit splits them (same seed): the reader learns only from the fitting articles, so the
@@ -19,7 +19,10 @@ each fitting question typed alone ("OPTITEC") is read N times with the passages 
 point at its first mention, the others say "no answer" (a name alone asks where the documents speak of it). With --cut N,
 each fitting question also reads its answering passage N times with the sentences holding its answer cut out, as "no
 answer": a near miss as visitors meet one, same subject and names, the fact asked absent (the held-out figures always
-measure it, group <corpus>:cut). --init continues from a saved reader. Training is reproducible (fixed seed, fixed
+measure it, group <corpus>:cut). With --hand N, each near miss written by hand for a fitting article
+(tests/eval/hand_near_miss_*_fit.jsonl: a detail beside one the article gives, written nowhere in it) is read N times
+with the 3 passages of the fitting articles that share the most words with it, as "no answer" (the held-out figures
+always measure those of held-out articles, group <corpus>:hand). --init continues from a saved reader. Training is reproducible (fixed seed, fixed
 order) and stops after --hours; it then reports held-out figures. With --checkpoint FILE the training state is saved
 there as it goes, and the same command run again resumes it: a training longer than one sitting (--hours per run; a
 run that stops before its last step writes the reader so far and leaves the held-out figures to the run that finishes;
@@ -73,6 +76,8 @@ KEYWORDS = 0  # times each keyword query (a name alone, taken from a fitting que
 CUT = 0  # times each fitting question reads its answering passage with the answer's sentences cut out (0: shipped reader)
 CUT_MIN_WORDS = 25  # a cut passage shorter than this is left out (too little left to be a near miss)
 CUT_HELD = 300  # held-out questions per corpus whose cut passage is measured (group "<corpus>:cut")
+HAND = 0  # times each near miss written by hand for a fitting article is read (0: the shipped reader was trained without them)
+HAND_PASSAGES = 3  # ...with this many passages, those sharing the most words with it, as "no answer"
 KEYWORD_LOWER = 0.25  # share of keyword queries typed lower case, as visitors often type a name
 # up to three capitalised words in a row, joined by "of", "de"... ("University of Notre Dame"), after an elision or not (l'OPTITEC)
 _NAME = re.compile(r"(?:(?<=\b[dlDL]['’])|(?<![\w'’-]))(?P<name>[A-ZÀ-Ý][\w'’-]*(?:\s+(?:(?:of|of the|de|du|des|de la)\s+)?[A-ZÀ-Ý][\w'’-]*){0,2})")
@@ -173,6 +178,21 @@ def cut_examples(rows: list[dict], chunks: dict[str, list[Chunk]], group: str, w
                 out += [Example(r["question"], c.title, c.text, s, group)] if with_answer else []
                 out.append(Example(r["question"], c.title, rest, None, group))
                 break
+    return out
+
+
+def answerless_examples(rows: list[dict], chunks: dict[str, list[Chunk]], group: str, n: int = HAND_PASSAGES) -> list[Example]:
+    """Each question (one the passages do not answer: a near miss) with the n passages sharing the most idf-weighted
+    words with it, as "no answer"; the question's language is its row's `lang`, else the language model's guess."""
+    from .language import shipped
+
+    every = [c for cs in chunks.values() for c in cs]
+    idf = idf_of(chunks)
+    out = []
+    for r in rows:
+        lang = r.get("lang") or shipped().guess(r["question"])
+        top = sorted(every, key=lambda c: -_overlap(r["question"], lang, c, idf))[:n]
+        out += [Example(r["question"], c.title, c.text, None, group) for c in top]
     return out
 
 
@@ -328,7 +348,7 @@ def cached_examples(path: Path, key: str, make) -> tuple[list[Example], list[Exa
 
 def datasets(train: Path, dev: Path, cfg: Config, seed: int, limit: int | None,
              swap: float = SWAP_SHARE, paraphrases: int = PARAPHRASES,
-             keywords: int = KEYWORDS, cut: int = CUT) -> tuple[list[Example], list[Example]]:
+             keywords: int = KEYWORDS, cut: int = CUT, hand: int = HAND) -> tuple[list[Example], list[Example]]:
     """(fitting examples, held-out examples) from the article split of qa.fit."""
     from .fit import split_articles
 
@@ -356,6 +376,10 @@ def datasets(train: Path, dev: Path, cfg: Config, seed: int, limit: int | None,
                 bucket += cut_examples(mine, chunks, f"{corpus}:{lang}") * cut
             if part == "held":
                 bucket += cut_examples(spread(mine, CUT_HELD), chunks, f"{corpus}:cut", with_answer=True)
+            if hand or part == "held":
+                written = _read_rows(EVAL / f"hand_near_miss_{corpus}_{part}.jsonl")
+                written = written[: max(5, limit // 4)] if limit else written
+                bucket += answerless_examples(written, chunks, f"{corpus}:hand") * (hand if part == "fit" else 1)
             for name, other, times in TRANSLATED[(corpus, part)]:
                 bucket += make_examples(_read_rows(EVAL / name), chunks, f"{corpus}:{other}", rng) * times
             if corpus == "squad" and part == "fit" and paraphrases:
@@ -532,6 +556,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--paraphrases", type=int, default=PARAPHRASES, help=f"times each hand paraphrase of tests/eval/{PARAPHRASED} is read")
     p.add_argument("--keywords", type=int, default=KEYWORDS, help="times each keyword query (a fitting question's name alone) is read")
     p.add_argument("--cut", type=int, default=CUT, help="times each fitting question reads its answering passage with the answer's sentences cut out")
+    p.add_argument("--hand", type=int, default=HAND,
+                   help=f"times each near miss written by hand for a fitting article is read with the {HAND_PASSAGES} passages most like it, as no answer")
     p.add_argument("--init", type=Path, default=None, help="continue from this reader file (same rank) instead of the base")
     p.add_argument("--learning-rate", type=float, default=LEARNING_RATE, help="peak learning rate")
     p.add_argument("--precision", choices=get_args(Precision), default="float32",
@@ -545,12 +571,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(min(2, torch.get_num_threads()))
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     cfg = Config.load()
-    arguments = (args.train, args.eval, cfg, args.seed, args.limit, args.swap, args.paraphrases, args.keywords, args.cut)
-    make = lambda: datasets(*arguments)  # noqa: E731
+    options = {"seed": args.seed, "limit": args.limit, "swap": args.swap, "paraphrases": args.paraphrases, "keywords": args.keywords,
+               "cut": args.cut, "hand": args.hand}
+    make = lambda: datasets(args.train, args.eval, cfg, **options)  # noqa: E731
     if args.checkpoint:  # a resumed training reads its examples back instead of making them again (about 10 minutes)
         cache = args.checkpoint.with_name(args.checkpoint.name + ".examples")
         chunking = (cfg.chunk_max_words, cfg.chunk_overlap_words, cfg.chunk_min_words)
-        fit_ex, held_ex = cached_examples(cache, examples_key(*map(str, arguments[:2]), *arguments[3:], chunking, cfg.embedder), make)
+        key = examples_key(str(args.train), str(args.eval), sorted(options.items()), chunking, cfg.embedder)
+        fit_ex, held_ex = cached_examples(cache, key, make)
     else:
         fit_ex, held_ex = make()
     log(f"examples: {len(fit_ex)} to fit on, {len(held_ex)} held out")
@@ -566,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
     report = train(net, tokenizer, fit_ex, args.hours, args.seed, args.epochs, log, args.learning_rate, args.precision, args.checkpoint)
     meta = {"rank": RANK, "alpha": ALPHA, "seed": args.seed, "training": report, "held_out": None,
             "base": R.BASE_FILE, "targets": list(R.LORA_TARGETS), "swap": args.swap, "paraphrases": args.paraphrases,
-            "keywords": args.keywords, "cut": args.cut,
+            "keywords": args.keywords, "cut": args.cut, "hand": args.hand,
             "learning_rate": args.learning_rate,
             "init": {"file": str(args.init), "training": before.get("training"), "swap": before.get("swap", 0.0)} if before else None}
     R.save(args.out, net, meta)  # saved before the (long) held-out evaluation, so that stopping it loses no training

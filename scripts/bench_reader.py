@@ -14,8 +14,9 @@ The sets: the 40 + 40 held-out SQuAD / PIAF questions reworded by hand and the s
 SQuAD questions asked in French, the held-out PIAF questions asked in English, and the seed's answerable questions;
 "cut": 300 held-out SQuAD / PIAF questions, each read with its answering passage and with that passage less the
 sentences holding the answer (a near miss on the same subject); "near misses": the unanswerable questions of
-the seed and of tests/eval/fr_corpus (written for them, on the documents' subjects), each read with the 3 passages that
-share the most with it (only answers_elsewhere). Default reader: the configured one.
+the seed and of tests/eval/fr_corpus (written for them, on the documents' subjects) and the near misses written by hand
+for the held-out articles (tests/eval/hand_near_miss_*_held.jsonl), each read with the 3 passages that share the most
+with it (only answers_elsewhere). Default reader: the configured one.
 """
 
 from __future__ import annotations
@@ -35,22 +36,9 @@ from qa import reader as R  # noqa: E402
 from qa import train_reader as T  # noqa: E402
 from qa.config import Config  # noqa: E402
 from qa.fit import split_articles  # noqa: E402
-from qa.language import shipped  # noqa: E402
 
 
 Kind = Literal["questions", "cut", "near"]  # how a set's questions meet passages (see the module's docstring)
-
-
-def near_miss_examples(rows: list[dict], chunks: dict) -> list[T.Example]:
-    """Each unanswerable question with the 3 passages of the corpus sharing the most (idf-weighted) words with it."""
-    every = [c for cs in chunks.values() for c in cs]
-    idf = T.idf_of(chunks)
-    out = []
-    for r in rows:
-        lang = shipped().guess(r["question"])
-        top = sorted(every, key=lambda c: -T._overlap(r["question"], lang, c, idf))[:3]
-        out += [T.Example(r["question"], c.title, c.text, None, "set") for c in top]
-    return out
 
 
 def question_sets(cfg: Config, train: Path) -> dict[str, tuple]:
@@ -76,6 +64,8 @@ def question_sets(cfg: Config, train: Path) -> dict[str, tuple]:
     sets["seed near misses"] = (hand, chunks["seed"], "near")
     fr_chunks = T._chunks(fr_docs, {p.name for p in fr_docs.glob("*.txt")}, cfg)
     sets["fr_corpus near misses"] = (T._read_rows(T.EVAL / "fr_corpus" / "unanswerable.jsonl"), fr_chunks, "near")
+    for corpus in ("squad", "piaf"):
+        sets[f"{corpus} hand near misses"] = (T._read_rows(T.EVAL / f"hand_near_miss_{corpus}_held.jsonl"), chunks[corpus], "near")
     return sets
 
 
@@ -83,7 +73,7 @@ def figures(net, tokenizer: R.Tokenizer, rows: list[dict], chunks: dict, kind: K
     if kind == "cut":
         examples = T.cut_examples(rows, chunks, "set", with_answer=True)
     elif kind == "near":
-        examples = near_miss_examples(rows, chunks)
+        examples = T.answerless_examples(rows, chunks, "set")
     else:
         examples = T.make_examples(rows, chunks, "set", random.Random(0))
     out = T.evaluate(net, tokenizer, examples).get("set", {})

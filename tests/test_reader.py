@@ -12,7 +12,7 @@ from qa.answer import reader_phrase
 from qa.config import Config
 from qa.errors import ModelError
 from qa.chunking import Chunk
-from qa.train_reader import (Example, WordSwapper, answer_span, cached_examples, cut_examples, cut_passage, evaluate, examples_key,
+from qa.train_reader import (Example, WordSwapper, answer_span, answerless_examples, cached_examples, cut_examples, cut_passage, evaluate, examples_key,
                              keyword_examples, keyword_names, token_targets, train)
 
 SHIPPED = Config().reader_file
@@ -135,6 +135,19 @@ def test_a_cut_passage_keeps_its_subject_and_loses_every_sentence_that_holds_the
     assert [(e.text, e.span) for e in cut_examples(rows, chunks, "t")] == [(rest, None)]
     whole, cut = cut_examples(rows, chunks, "t", with_answer=True)
     assert whole.text == text and text[slice(*whole.span)] == "80%" and cut.text == rest and cut.span is None
+
+
+def test_a_near_miss_reads_the_passages_most_like_it_as_no_answer():
+    texts = ["The OPTITEC cluster links research and industry.", "Engineers make up 80% of the workforce.",
+             "OPTITEC runs the Opti’Pass program for research transfer.", "Wine is made in Burgundy."]
+    chunks = {"a.txt": [Chunk(f"a.txt:1:{i}", "a.txt", "A", 0, len(t), t, "en") for i, t in enumerate(texts[:3])],
+              "b.txt": [Chunk("b.txt:1:0", "b.txt", "B", 0, len(texts[3]), texts[3], "en")]}
+    rows = [{"question": "Who funds the OPTITEC research program?", "lang": "en", "unanswerable": True},
+            {"question": "Quel pourcentage des ingénieurs sont des femmes ?", "unanswerable": True}]  # no lang: guessed
+    got = answerless_examples(rows, chunks, "t", n=2)
+    assert len(got) == 4 and all(e.span is None and e.group == "t" for e in got)
+    assert {e.text for e in got[:2]} == {texts[0], texts[2]}  # the two passages sharing OPTITEC and research
+    assert texts[3] not in {e.text for e in got}
 
 
 def test_best_span_keeps_inside_the_characters_asked_and_bounds_its_length():
