@@ -231,7 +231,8 @@ def lost_answers(questions: Path) -> set[str]:
     beside it, each keeping its `original`) whose answer was in a deleted paragraph too: make_near_miss.py keeps a
     question answerable when its answer is written anywhere else, so these often lost the paragraph that answered them
     and are near misses in fact. Near misses written by hand (HAND_NEAR_MISS) deleted nothing: none."""
-    if not any("removed" in r or "original" in r for r in _read_rows(questions)):
+    asked = _read_rows(questions)
+    if not any("removed" in r or "original" in r for r in asked):
         return set()
     near_miss = questions.parent
     rows = _read_rows(near_miss / "questions.jsonl")
@@ -243,7 +244,7 @@ def lost_answers(questions: Path) -> set[str]:
         deleted.setdefault(doc, []).append(paragraphs[doc][int(i)])
     lost = {r["question"] for r in rows if not r.get("unanswerable")
             and any(a.lower() in p for a in r["answers"] for p in deleted.get(r["source"], []))}
-    return {r["question"] for r in _read_rows(questions) if r.get("original", r["question"]) in lost}
+    return {r["question"] for r in asked if r.get("original", r["question"]) in lost}
 
 
 def build_index(docs: Path, target: Path, cfg: Config, base: Path | None = None) -> Path:

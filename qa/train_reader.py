@@ -376,10 +376,11 @@ def datasets(train: Path, dev: Path, cfg: Config, seed: int, limit: int | None,
                 bucket += cut_examples(mine, chunks, f"{corpus}:{lang}") * cut
             if part == "held":
                 bucket += cut_examples(spread(mine, CUT_HELD), chunks, f"{corpus}:cut", with_answer=True)
-            if hand or part == "held":
+            times = hand if part == "fit" else 1  # the held-out ones are always measured
+            if times:
                 written = _read_rows(EVAL / f"hand_near_miss_{corpus}_{part}.jsonl")
                 written = written[: max(5, limit // 4)] if limit else written
-                bucket += answerless_examples(written, chunks, f"{corpus}:hand") * (hand if part == "fit" else 1)
+                bucket += answerless_examples(written, chunks, f"{corpus}:hand") * times
             for name, other, times in TRANSLATED[(corpus, part)]:
                 bucket += make_examples(_read_rows(EVAL / name), chunks, f"{corpus}:{other}", rng) * times
             if corpus == "squad" and part == "fit" and paraphrases:
