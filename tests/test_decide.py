@@ -49,6 +49,29 @@ def test_a_decision_file_of_another_version_or_damaged_is_refused_with_one_sente
             Decider.load(path)
 
 
+def test_two_decision_files_compare_by_held_out_set_in_figures_and_in_questions(tmp_path, capsys):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from compare_decisions import compare, main
+
+    d = Decider.load(SHIPPED)
+    held = d.meta["held_out"]
+    nm = held["near_miss_squad_held"]
+    d.meta["held_out"] = {**held, "near_miss_squad_held": {**nm, "near_misses_refused": nm["near_misses_refused"] + 0.05}}
+    d.save(tmp_path / "after.npz")
+    rows = compare(held, d.meta["held_out"])
+    assert set(rows) == set(held) - {k for k, v in held.items() if not any(isinstance(x, float) for x in v.values())}
+    changed = rows["near_miss_squad_held"]["near_misses_refused"]
+    assert changed["after"] - changed["before"] == pytest.approx(0.05)
+    assert changed["questions"] == round(0.05 * nm["n_unanswerable"]) > 0
+    assert all(v["questions"] in (0, None) for k, rs in rows.items() for f, v in rs.items() if (k, f) != ("near_miss_squad_held", "near_misses_refused"))
+    assert main([str(SHIPPED), str(tmp_path / "after.npz"), "--sets", "near_miss_squad_held", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["near_miss_squad_held"]["near_misses_refused"]["questions"] == changed["questions"]
+    assert main([str(SHIPPED), str(tmp_path / "missing.npz")]) == 2
+    assert "cannot be read" in capsys.readouterr().err
+
+
 def test_a_sentence_in_another_language_is_read_only_through_cross_language_features():
     f = np.ones((2, len(F.SENTENCE_FEATURES)), np.float32)
     f[1, F.SENTENCE_FEATURES.index("same_lang")] = 0.0
