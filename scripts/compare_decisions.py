@@ -60,10 +60,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     args = p.parse_args(argv)
     try:
-        rows = compare(held_out(args.before), held_out(args.after), args.sets.split(",") if args.sets else None)
+        before, after = held_out(args.before), held_out(args.after)
     except ModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    sets = args.sets.split(",") if args.sets else None
+    unknown = [n for n in sets or [] if n not in before or n not in after]
+    if unknown:
+        print(f"error: both files must hold the held-out set {unknown[0]!r} (they share: {', '.join(n for n in before if n in after)}).",
+              file=sys.stderr)
+        return 2
+    rows = compare(before, after, sets)
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0

@@ -70,6 +70,8 @@ def test_two_decision_files_compare_by_held_out_set_in_figures_and_in_questions(
     assert json.loads(capsys.readouterr().out)["near_miss_squad_held"]["near_misses_refused"]["questions"] == changed["questions"]
     assert main([str(SHIPPED), str(tmp_path / "missing.npz")]) == 2
     assert "cannot be read" in capsys.readouterr().err
+    assert main([str(SHIPPED), str(tmp_path / "after.npz"), "--sets", "near_miss_squad_hold"]) == 2
+    assert "'near_miss_squad_hold'" in capsys.readouterr().err
 
 
 def test_a_sentence_in_another_language_is_read_only_through_cross_language_features():
