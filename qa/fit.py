@@ -394,11 +394,23 @@ def retrieval_hits(records: list[Record], fusion: np.ndarray) -> dict[str, float
     return {"hit@1": sum(x == 1 for x in ranks) / n, "hit@5": sum(x is not None and x <= 5 for x in ranks) / n, "n": len(ranks)}
 
 
-def decision_figures(records: list[Record], d: Decider, lost: set[str] | None = None) -> dict[str, float]:
+def separation(p_answerable: np.ndarray, p_unanswerable: np.ndarray) -> float:
+    """AUC: the chance that an answerable question gets a higher probability of being answered than an unanswerable one
+    (ties count half). Unlike the refusals at the fitted threshold, it does not move with the operating point."""
+    a, u = np.asarray(p_answerable, np.float64)[:, None], np.asarray(p_unanswerable, np.float64)[None, :]
+    return float((a > u).mean() + 0.5 * (a == u).mean())
+
+
+def decision_figures(records: list[Record], d: Decider, lost: set[str] | None = None,
+                     against: list[Record] | None = None) -> dict[str, float]:
     """Best-sentence accuracy and refusals of a record set under the fitted decision (no language model involved); with
-    lost (lost_answers), the false refusals of the answerable questions that kept their paragraph too."""
+    lost (lost_answers), the false refusals of the answerable questions that kept their paragraph too; with unanswerable
+    questions, how well the probability of answering separates them from the answerable ones (the set's own that kept
+    their paragraph, or those of against for a set of unanswerable questions only)."""
     answerable = [(r, d.decide(candidates_of(r), r.unknown, r.question)) for r in records if not r.unanswerable]
     missing = [d.decide(candidates_of(r), r.unknown, r.question) for r in records if r.unanswerable]
+    positives = [x.p_answer for r, x in answerable if r.question not in (lost or ())] or [
+        d.decide(candidates_of(r), r.unknown, r.question).p_answer for r in against or [] if not r.unanswerable]
     out: dict[str, float] = {"n": len(answerable), "n_unanswerable": len(missing)}
     if answerable:
         out["best_sentence_answers"] = float(np.mean([r.labels[x.order[0]] for r, x in answerable]))
@@ -409,6 +421,8 @@ def decision_figures(records: list[Record], d: Decider, lost: set[str] | None = 
             out["n_intact"], out["false_refusals_intact"] = len(intact), float(np.mean(intact)) if intact else 0.0
     if missing:
         out["near_misses_refused"] = float(np.mean([x.outcome != "answer" for x in missing]))
+        if positives:
+            out["separation_auc"] = separation(np.array(positives), np.array([x.p_answer for x in missing]))
     out["said_not_in_documents"] = float(np.mean([x.outcome == "none" for x in [x for _, x in answerable] + missing]))  # on topic: should be rare
     return out
 
@@ -608,8 +622,9 @@ def held_out_figures(sets: dict[str, Set], records: dict[str, list[Record]], dec
             full = collect(sets[n].index, sets[n].questions, cfg, decider.fusion, work, cap[kind])
             figures[n] = {**{f"retrieval_{k}": v for k, v in retrieval_hits(full, decider.fusion).items() if k != "n"},
                           **decision_figures(rs, decider)}
-        elif kind == "near_miss":
-            figures[n] = decision_figures(rs, decider, lost_answers(sets[n].questions))
+        elif kind == "near_miss":  # a set of unanswerable questions only is separated from its corpus's answerable ones
+            corpus = "squad" if "squad" in n else "piaf"
+            figures[n] = decision_figures(rs, decider, lost_answers(sets[n].questions), records.get(f"{corpus}_held"))
         else:
             figures[n] = off_topic_figures(rs, decider)
     held_phrase = phrase_rows([r for n, rs in records.items() if sets[n].role == "held" and sets[n].kind == "answers" for r in rs],

@@ -76,7 +76,7 @@ KEYWORDS = 0  # times each keyword query (a name alone, taken from a fitting que
 CUT = 0  # times each fitting question reads its answering passage with the answer's sentences cut out (0: shipped reader)
 CUT_MIN_WORDS = 25  # a cut passage shorter than this is left out (too little left to be a near miss)
 CUT_HELD = 300  # held-out questions per corpus whose cut passage is measured (group "<corpus>:cut")
-HAND = 0  # times each near miss written by hand for a fitting article is read (0: the shipped reader was trained without them)
+HAND = 0  # times each near miss written by hand for a fitting article is read (the shipped reader: 0, then continued with 4, README)
 HAND_PASSAGES = 3  # ...with this many passages, those sharing the most words with it, as "no answer"
 KEYWORD_LOWER = 0.25  # share of keyword queries typed lower case, as visitors often type a name
 # up to three capitalised words in a row, joined by "of", "de"... ("University of Notre Dame"), after an elision or not (l'OPTITEC)

@@ -25,7 +25,7 @@ from qa.saved import load_npz  # noqa: E402
 # figure: the count it is a share of (None: not a share of questions)
 FIGURES = {"retrieval_hit@5": "n", "best_sentence_answers": "n", "answered_correctly": "n", "false_refusals": "n",
            "false_refusals_intact": "n_intact", "near_misses_refused": "n_unanswerable", "said_not_in_documents": None,
-           "answered": "n", "shown": "n", "precision": None}
+           "separation_auc": None, "answered": "n", "shown": "n", "precision": None}
 
 
 def held_out(path: Path) -> dict[str, dict]:

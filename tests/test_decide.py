@@ -25,6 +25,8 @@ def test_the_shipped_decision_file_loads_and_carries_its_held_out_figures():
     assert set(d.thresholds) == set(THRESHOLDS) == {"answer", "answer_foreign", "relevant", "relevant_foreign", "also", "phrase"}
     held = d.meta["held_out"]
     assert {"squad_held", "piaf_held", "near_miss_squad_held", "french_over_english_held"} <= set(held)
+    near = {k: v for k, v in held.items() if "near_miss" in k}  # deleted paragraphs, cut sentences, written by hand, translated
+    assert len(near) == 8 and all(0.5 < v["separation_auc"] <= 1.0 for v in near.values())  # each separated from answerable questions
     assert len(d.fusion) == len(FUSION_FEATURES)
     assert SHIPPED.stat().st_size < 100_000  # a small file, not weights
 
@@ -224,6 +226,42 @@ def test_the_equal_error_threshold_refuses_as_many_answerable_as_it_answers_unan
     t = fit.equal_error_threshold(answerable, unanswerable)
     assert t == 0.55 and (answerable < t).mean() == (unanswerable >= t).mean() == 2 / 6
     assert fit.equal_error_threshold(np.array([0.9, 0.8]), np.array([0.1, 0.2])) > 0.2  # apart: nothing wrong either way
+
+
+def test_separation_is_the_share_of_answerable_unanswerable_pairs_in_order_ties_half():
+    assert fit.separation(np.array([0.9, 0.8]), np.array([0.1, 0.2])) == 1.0
+    assert fit.separation(np.array([0.1]), np.array([0.9, 0.8])) == 0.0
+    assert fit.separation(np.array([0.5, 0.5]), np.array([0.5])) == 0.5
+    rng = np.random.default_rng(0)
+    a, u = rng.random(40).round(1), rng.random(30).round(1)  # rounded: ties
+    pairs = [1.0 if x > y else 0.5 if x == y else 0.0 for x in a for y in u]
+    assert fit.separation(a, u) == pytest.approx(np.mean(pairs))
+
+
+def test_decision_figures_separate_near_misses_from_intact_answerable_questions_or_from_another_set():
+    col = F.SENTENCE_FEATURES.index
+    width = len(F.SENTENCE_FEATURES) + len(F.CROSS_LANGUAGE) + 1
+    w = np.zeros(width, np.float32)
+    w[col("cos")] = 1.0  # a sentence's logit is its cos
+    qwidth = 2 * len(F.QUESTION_FEATURES) + 1
+    qw = np.zeros(qwidth, np.float32)
+    qw[0] = 1.0  # the probability of answering grows with the best logit
+    lin = lambda n, weights: Linear(np.zeros(n, np.float32), np.ones(n, np.float32), weights, 0.0)  # noqa: E731
+    d = Decider(np.zeros(len(FUSION_FEATURES)), lin(width, w), lin(qwidth, qw), lin(qwidth, qw), lin(len(F.PHRASE_FEATURES), np.zeros(len(F.PHRASE_FEATURES))),
+                {"answer": 0.5, "answer_foreign": 0.5, "relevant": 0.5, "relevant_foreign": 0.5, "also": 0.99, "phrase": 1.0}, {})
+
+    def rec(question, cos, unanswerable):
+        feats = np.zeros((1, len(F.SENTENCE_FEATURES)), np.float32)
+        feats[0, col("same_lang")], feats[0, col("cos")] = 1.0, cos
+        return fit.Record(question, "en", "a", [] if unanswerable else ["x"], unanswerable, np.zeros((1, 6)), np.zeros(1, bool), feats,
+                          np.array([not unanswerable]), ["a"], ["x"], ["T"], 0.0)
+
+    near = [rec("lost", 2.0, False), rec("kept", 3.0, False), rec("n1", -1.0, True), rec("n2", 2.5, True)]
+    assert fit.decision_figures(near, d)["separation_auc"] == 0.75  # 2 > -1, 2 < 2.5, 3 > both
+    assert fit.decision_figures(near, d, lost={"lost"})["separation_auc"] == 1.0  # "lost" lost its paragraph: not answerable
+    only_missing = [r for r in near if r.unanswerable]
+    assert "separation_auc" not in fit.decision_figures(only_missing, d)
+    assert fit.decision_figures(only_missing, d, against=[rec("other", 0.0, False)])["separation_auc"] == 0.5
 
 
 def test_a_short_answer_is_right_only_when_it_holds_the_gold_answer_and_little_more():

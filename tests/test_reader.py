@@ -187,13 +187,11 @@ def test_the_shipped_reader_file_is_small_versioned_and_checked(tmp_path):
             R.load_updates(path)
 
 
-def test_the_candidate_reader_continues_the_shipped_one_on_the_hand_written_near_misses():
-    candidate = SHIPPED.parent / "candidates" / "reader_hand.npz"
-    meta, arrays = R.load_updates(candidate)
-    shipped, shipped_arrays = R.load_updates(SHIPPED)
-    assert meta["hand"] == 4 and meta["init"]["training"] == shipped["training"]
+def test_the_shipped_reader_was_continued_on_the_hand_written_near_misses_to_its_planned_end():
+    meta, arrays = R.load_updates(SHIPPED)
+    assert meta["hand"] == 4 and meta["init"]["training"]["steps"] > 0  # continued from an earlier reader
     assert meta["training"]["steps"] == meta["training"]["planned_steps"] > 0  # finished, not a checkpoint's reader
-    assert set(arrays) == set(shipped_arrays) and any(not np.array_equal(arrays[k], shipped_arrays[k]) for k in arrays)
+    assert all(np.isfinite(a).all() for a in arrays.values())
 
 
 def test_the_reader_points_at_the_answer_and_prefers_the_passage_that_holds_it(reader):
