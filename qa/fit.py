@@ -44,6 +44,7 @@ from .decide import Decider, Linear, question_inputs, sentence_inputs, sigmoid
 from .evaluate import contains_answer, f1, load_cases
 from .index import Index
 from .reader import Reader
+from .reader import digest as reader_digest
 from .search import DEFAULT_FUSION, FUSION_FEATURES, Searcher
 from .train_reader import EVAL, TRANSLATED, WordSwapper, _chunks, _read_rows, cut_passage, reworded, word_swapper
 
@@ -684,7 +685,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     sets = prepare_sets(args.train, args.eval, work, cfg, args.seed, log)
     decider, figures = fit_all(sets, cfg, work, args.limit, log)
-    decider.meta.update({"seed": args.seed, "held_out": figures, "seconds": round(time.perf_counter() - t0)})
+    decider.meta.update({"seed": args.seed, "held_out": figures, "seconds": round(time.perf_counter() - t0),
+                         "reader": reader_digest(cfg.reader_file)})  # its scores are features: the pair goes together
     decider.save(out)
     log(f"wrote {out}")
     print(json.dumps(figures, indent=1) if args.json else _table(figures))

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelError
-from .saved import load_npz, save_npz
+from .saved import load_npz, save_npz, weights_digest
 
 FORMAT = "qa-reader"
 VERSION = 1  # bump when the architecture or the file layout changes; loading refuses another version
@@ -270,6 +270,11 @@ def save(path: Path, net, meta: dict) -> None:
 def load_updates(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     """(meta, arrays) of a reader file; ModelError when it is missing, damaged or of another version."""
     return load_npz(path, FORMAT, VERSION, "reader", "retrain it with `python -m qa.train_reader`")
+
+
+def digest(path: Path) -> str:
+    """The reader file's weights digest (saved.weights_digest), which a decision file records as the reader it was fitted with."""
+    return weights_digest(load_updates(path)[1])
 
 
 def load_into(net, path: Path, arrays: dict[str, np.ndarray]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -31,3 +32,13 @@ def save_npz(path: Path | str, fmt: str, version: int, meta: dict, arrays: dict[
     with open(tmp, "wb") as f:
         np.savez(f, **arrays, meta=np.array(json.dumps({**meta, "format": fmt, "version": version}, ensure_ascii=False)))
     tmp.replace(path)
+
+
+def weights_digest(arrays: dict[str, np.ndarray]) -> str:
+    """A short digest of the arrays alone (names, types, shapes, values): the same weights, whatever the metadata says."""
+    h = hashlib.sha1()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]

@@ -58,6 +58,7 @@ warnings.filterwarnings("ignore")
 from qa import evaluate, fit, index  # noqa: E402
 from qa.config import Config  # noqa: E402
 from qa.decide import Decider  # noqa: E402
+from qa.reader import digest  # noqa: E402
 from qa.service import Assistant  # noqa: E402
 from qa.text import detect_language, fold, vector_words  # noqa: E402
 
@@ -149,6 +150,10 @@ def main() -> int:
     p.add_argument("--sets", help="only these sets, comma-separated (default: every set)")
     args = p.parse_args()
     cfg = Config.load()
+    fitted_with = Decider.load(cfg.decision_file).meta.get("reader")
+    if fitted_with and fitted_with != digest(cfg.reader_file):
+        print(f"warning: {cfg.decision_file} was fitted with another reader than {cfg.reader_file}: its thresholds may not suit it",
+              file=sys.stderr)
     originals = Path(tempfile.mkdtemp())
     runs = fit_runs(cfg, originals) if not args.sets or set(args.sets.split(",")) - set(LOCAL_SETS) else {}
     seed_index = Path(tempfile.mkdtemp()) / "index"  # built below when a seed set is run

@@ -11,6 +11,7 @@ from qa import fit
 from qa.config import Config
 from qa.decide import THRESHOLDS, VERSION, Decider, Linear, reorder, sentence_inputs
 from qa.errors import ModelError
+from qa.reader import digest as reader_digest
 from qa.search import FUSION_FEATURES
 
 from .conftest import ROOT
@@ -27,6 +28,7 @@ def test_the_shipped_decision_file_loads_and_carries_its_held_out_figures():
     assert {"squad_held", "piaf_held", "near_miss_squad_held", "french_over_english_held"} <= set(held)
     near = {k: v for k, v in held.items() if "near_miss" in k}  # deleted paragraphs, cut sentences, written by hand, translated
     assert len(near) == 8 and all(0.5 < v["separation_auc"] <= 1.0 for v in near.values())  # each separated from answerable questions
+    assert d.meta["reader"] == reader_digest(Config().reader_file)  # fitted with the shipped reader, whose scores it reads
     assert len(d.fusion) == len(FUSION_FEATURES)
     assert SHIPPED.stat().st_size < 100_000  # a small file, not weights
 

@@ -187,6 +187,16 @@ def test_the_shipped_reader_file_is_small_versioned_and_checked(tmp_path):
             R.load_updates(path)
 
 
+def test_the_readers_digest_is_of_its_weights_not_of_its_metadata(tmp_path):
+    meta, arrays = R.load_updates(SHIPPED)
+    R.save_npz(tmp_path / "same.npz", R.FORMAT, R.VERSION, {**meta, "held_out": None}, arrays)
+    assert R.digest(tmp_path / "same.npz") == R.digest(SHIPPED)
+    name = sorted(arrays)[0]
+    changed = {**arrays, name: arrays[name] + np.ones_like(arrays[name])}
+    R.save_npz(tmp_path / "other.npz", R.FORMAT, R.VERSION, meta, changed)
+    assert R.digest(tmp_path / "other.npz") != R.digest(SHIPPED)
+
+
 def test_the_shipped_reader_was_continued_on_the_hand_written_near_misses_to_its_planned_end():
     meta, arrays = R.load_updates(SHIPPED)
     assert meta["hand"] == 4 and meta["init"]["training"]["steps"] > 0  # continued from an earlier reader
