@@ -269,9 +269,9 @@ def reader(cfg: Config) -> Reader:
 def collect(index_dir: Path, questions: Path, cfg: Config, fusion: np.ndarray, work: Path, limit: int | None = None,
             read: bool = True) -> list[Record]:
     """Records of the questions over the index (cached in work by index generation, questions, fusion weights and
-    reader; read=False: without the reader, for the first stage alone)."""
+    reader's weights digest, as the decision file records it; read=False: without the reader, for the first stage alone)."""
     gen = index.current_generation(index_dir)
-    read = read and hashlib.sha1(Path(cfg.reader_file).read_bytes()).hexdigest()[:12]
+    read = read and reader_digest(cfg.reader_file)
     key = hashlib.sha1(f"{COLLECT_VERSION}|{gen}|{questions.read_bytes().hex()}|{np.round(fusion, 6).tolist()}|{limit}|{read}|"
                        f"{cfg.reader_passages}".encode()).hexdigest()[:16]
     cache = work / "collected" / f"{questions.parent.name}-{questions.stem}-{key}.pkl"
